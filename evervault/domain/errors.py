@@ -91,6 +91,13 @@ class RequestTimeoutError(TransportError):
     """No response arrived within the configured timeout."""
 
 
+class ConnectError(TransportError):
+    """No connection could be opened (DNS, refused, connect timeout): no request byte was sent.
+
+    Because nothing was sent, even a non-idempotent request may be retried safely.
+    """
+
+
 class ApiError(EvervaultError):
     """The Evervault API answered with an error status."""
 
