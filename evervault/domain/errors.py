@@ -114,6 +114,10 @@ class ApiError(EvervaultError):
         self.code = code
 
 
+class InvalidResponseError(ApiError):
+    """The API answered with a body that does not follow the protocol (e.g. not JSON)."""
+
+
 class BadRequestError(ApiError):
     """400: the API rejected the request as malformed."""
 
