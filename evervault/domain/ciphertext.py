@@ -67,8 +67,7 @@ class Version(enum.Enum):
         version = _VERSION_BY_TAG.get(tag)
         if version is None:
             raise UnsupportedVersionError(
-                f"Unknown ciphertext version tag {tag[:8]!r}; known tags are "
-                f"{', '.join(_VERSION_BY_TAG)}."
+                f"Unknown ciphertext version tag {tag[:8]!r}; known tags are {', '.join(_VERSION_BY_TAG)}."
             )
         return version
 
@@ -190,9 +189,7 @@ class EncryptedString:
                 "The ephemeral public key must be a 33-byte compressed SEC1 point (02/03 prefix)."
             )
         if len(self.ciphertext) < TAG_LENGTH:
-            raise MalformedCiphertextError(
-                f"The ciphertext is shorter than the {TAG_LENGTH}-byte GCM tag."
-            )
+            raise MalformedCiphertextError(f"The ciphertext is shorter than the {TAG_LENGTH}-byte GCM tag.")
 
     def format(self) -> str:
         segments = ["ev"]
@@ -221,9 +218,7 @@ def looks_encrypted(value: str) -> bool:
 def parse(text: str) -> EncryptedString:
     """Strictly parse an ev-string; every defect raises a :class:`CiphertextError` subclass."""
     if not isinstance(text, str):
-        raise MalformedCiphertextError(
-            f"An encrypted value must be a str, got {type(text).__name__}."
-        )
+        raise MalformedCiphertextError(f"An encrypted value must be a str, got {type(text).__name__}.")
     if not looks_encrypted(text):
         raise MalformedCiphertextError(
             "Not an Evervault encrypted string: it must start with 'ev:' and end with ':$'."

@@ -35,11 +35,11 @@ _P256_SPKI_PREFIX = bytes.fromhex(
 )
 _SECP256K1_SPKI_PREFIX = bytes.fromhex(
     "308201333081ec06072a8648ce3d02013081e0020101302c06072a8648ce3d0101022100ffffffffffff"
-    "fffffffffffffffffffffffffffffffffffffffffffffffefffffc2f3044042000000000000000000000"
-    "0000000000000000000000000000000000000000000004200000000000000000000000000000000000000"
-    "00000000000000000000000000704410479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2"
-    "815b16f81798483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8022100ff"
-    "fffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141020101034200"
+    "fffffffffffffffffffffffffffffffffffffffffffefffffc2f30440420000000000000000000000000"
+    "000000000000000000000000000000000000000004200000000000000000000000000000000000000000"
+    "00000000000000000000000704410479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f281"
+    "5b16f81798483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8022100ffff"
+    "fffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141020101034200"
 )
 
 _KDF_COUNTER = b"\x00\x00\x00\x01"
@@ -94,9 +94,7 @@ def load_public_point(curve: Curve, encoded: bytes) -> ec.EllipticCurvePublicKey
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(curve.ec_curve, encoded)
     except ValueError:
-        raise MalformedCiphertextError(
-            f"The public key is not a valid point on {curve.value}."
-        ) from None
+        raise MalformedCiphertextError(f"The public key is not a valid point on {curve.value}.") from None
 
 
 def compressed_point(public_key: ec.EllipticCurvePublicKey) -> bytes:

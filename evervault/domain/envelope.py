@@ -113,9 +113,7 @@ def header(version: FileVersion, ephemeral_public_key: bytes, iv: bytes, flags: 
     )
 
 
-def encode(
-    version: FileVersion, ephemeral_public_key: bytes, iv: bytes, ciphertext: bytes
-) -> bytes:
+def encode(version: FileVersion, ephemeral_public_key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     """A complete v2/v3 file: header, ciphertext with tag, CRC-32 of all of it."""
     if version.has_metadata or not version.has_crc:
         raise UnsupportedVersionError("Only file versions 2 and 3 are written.")
@@ -172,9 +170,7 @@ def _verified_body_end(view: memoryview, version: FileVersion) -> int:
         raise MalformedFileError("The file is too short to hold its CRC-32.")
     (stored,) = struct.unpack_from("<I", view, body_end)
     if crc32(view[:body_end]) != stored:
-        raise FileChecksumError(
-            "The file's CRC-32 does not match its contents: it was truncated or altered."
-        )
+        raise FileChecksumError("The file's CRC-32 does not match its contents: it was truncated or altered.")
     return body_end
 
 

@@ -169,7 +169,7 @@ class FunctionRuntimeError(FunctionError):
         self,
         message: str | None = None,
         stack: str | None = None,
-        id: str | None = None,  # noqa: A002 - the published SDK's keyword
+        id: str | None = None,  # the published SDK's keyword
         *,
         status_code: int | None = None,
         code: str | None = None,

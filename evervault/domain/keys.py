@@ -36,9 +36,7 @@ class AppKeys:
     def public_key_for(self, curve: Curve) -> bytes:
         key = self.ecdh_secp256k1 if curve is Curve.SECP256K1 else self.ecdh_p256
         if key is None:
-            raise AppKeysError(
-                f"The app key response has no {curve.value} key; check the app id and curve."
-            )
+            raise AppKeysError(f"The app key response has no {curve.value} key; check the app id and curve.")
         return key
 
 

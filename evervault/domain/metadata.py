@@ -75,9 +75,7 @@ def split_frame(plaintext: bytes) -> tuple[Metadata, bytes]:
     (length,) = struct.unpack_from("<H", plaintext)
     end = 2 + length
     if end > len(plaintext):
-        raise MetadataError(
-            f"The metadata frame claims {length} bytes but only {len(plaintext) - 2} follow."
-        )
+        raise MetadataError(f"The metadata frame claims {length} bytes but only {len(plaintext) - 2} follow.")
     return decode_map(plaintext[2:end]), plaintext[end:]
 
 

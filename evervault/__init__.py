@@ -1,0 +1,1 @@
+"""Evervault SDK: field encryption, Functions, Outbound Relay and attested enclave sessions."""
