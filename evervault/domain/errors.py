@@ -198,6 +198,17 @@ class AttestationError(EvervaultError):
         self.kind = kind
 
 
+class InvalidPCRsError(AttestationError, InvalidArgumentError):
+    """Expected PCR values that are not valid hex measurements (or unknown PCR keys).
+
+    Raised when the policy is built, before any connection: such a value can never match a
+    document, so it is both a bad argument and an attestation failure of kind ``pcr-mismatch``.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, kind="pcr-mismatch")
+
+
 # Published SDK exception names, kept importable so ``except`` clauses keep working.
 CageVerificationException = AttestationError
 EnclaveVerificationException = AttestationError
