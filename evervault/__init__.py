@@ -1,1 +1,39 @@
-"""Evervault SDK: field encryption, Functions, Outbound Relay and attested enclave sessions."""
+"""Evervault SDK: field encryption, Functions, Outbound Relay and attested enclave sessions.
+
+The seed README's module-level API (``init``, ``encrypt``, ``decrypt``, ``run``,
+``create_client_side_decrypt_token``, ``create_run_token``), the ``Client`` and
+``AsyncClient`` classes, and every error class.
+"""
+
+from evervault.api import (
+    Curves,
+    create_client_side_decrypt_token,
+    create_run_token,
+    current_client,
+    decrypt,
+    encrypt,
+    init,
+    run,
+)
+from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
+from evervault.errors import __all__ as _error_names
+from evervault.services.async_client import AsyncClient
+from evervault.services.client import Client
+from evervault.services.retry import RetryPolicy
+from evervault.services.version import SDK_VERSION as __version__
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Curves",
+    "RetryPolicy",
+    "__version__",
+    "create_client_side_decrypt_token",
+    "create_run_token",
+    "current_client",
+    "decrypt",
+    "encrypt",
+    "init",
+    "run",
+    *_error_names,
+]

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
-HeaderInput = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 class Headers(Mapping[str, str]):

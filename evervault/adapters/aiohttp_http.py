@@ -1,0 +1,125 @@
+"""The asyncio transport, over an ``aiohttp.ClientSession``.
+
+``aiohttp`` is an optional dependency (extra ``evervault-sdk[aiohttp]``): it is
+imported only when a transport is first used, so importing this module never
+fails. TLS is verified against the certifi bundle unless another CA file or SSL
+context is given; redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import certifi
+
+from evervault.domain.errors import (
+    ConfigurationError,
+    ConnectError,
+    RequestTimeoutError,
+    TransportError,
+)
+from evervault.ports.http import Headers, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    import aiohttp
+
+DEFAULT_POOL_SIZE = 10
+
+
+def _import_aiohttp() -> Any:
+    try:
+        import aiohttp
+    except ImportError as error:
+        raise ConfigurationError(
+            "The asyncio client needs aiohttp: install it with "
+            "`pip install 'evervault-sdk[aiohttp]'` or pass another transport."
+        ) from error
+    return aiohttp
+
+
+class AiohttpTransport:
+    """An :class:`~evervault.ports.http.AsyncHttpTransport` backed by one ``ClientSession``.
+
+    Pass ``session`` to reuse an application's session (it is then not closed by
+    :meth:`close`); otherwise one is created lazily inside the running event loop.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        ca_certs: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._ca_certs = ca_certs
+        self._ssl_context = ssl_context
+        self._pool_size = pool_size
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        aiohttp = _import_aiohttp()
+        session = self._ensure_session(aiohttp)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=aiohttp.ClientTimeout(total=request.timeout),
+                allow_redirects=False,
+            ) as raw:
+                body = await raw.read()
+                return HttpResponse(status=raw.status, headers=Headers(raw.headers.items()), body=body)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise _transport_error(aiohttp, request, error) from error
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def __repr__(self) -> str:
+        return "AiohttpTransport()"
+
+    def _ensure_session(self, aiohttp: Any) -> aiohttp.ClientSession:
+        if self._session is None or (self._owns_session and self._session.closed):
+            context = self._ssl_context or ssl.create_default_context(
+                cafile=self._ca_certs or certifi.where()
+            )
+            connector = aiohttp.TCPConnector(ssl=context, limit=self._pool_size)
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._owns_session = True
+        return self._session
+
+
+def _transport_error(aiohttp: Any, request: HttpRequest, error: BaseException) -> TransportError:
+    """Translate an aiohttp failure into the port's error vocabulary."""
+    where = f"{request.method} {request.url.split('?', 1)[0]}"
+    if isinstance(error, aiohttp.ClientSSLError):
+        return TransportError(
+            f"TLS failed for {where}: {error}. Check the server certificate and the CA bundle."
+        )
+    # ConnectionTimeoutError exists from aiohttp 3.10; older versions report a plain timeout.
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", ())
+    if isinstance(error, (aiohttp.ClientConnectorError, *_as_tuple(connect_timeout))):
+        return ConnectError(
+            f"Could not connect for {where} ({type(error).__name__}); nothing was sent. "
+            "Check the network and the configured URL (EV_API_URL)."
+        )
+    if isinstance(error, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return RequestTimeoutError(
+            f"No response to {where} within {request.timeout} s. "
+            "Retry later or raise request_timeout."
+        )
+    return TransportError(
+        f"The connection failed during {where} ({type(error).__name__}). "
+        "The request may or may not have been processed; check before repeating it."
+    )
+
+
+def _as_tuple(value: Any) -> tuple[type[BaseException], ...]:
+    return value if isinstance(value, tuple) else (value,)

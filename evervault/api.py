@@ -1,0 +1,104 @@
+"""The module-level facade of the seed README: ``evervault.init(...)`` then plain functions.
+
+Every function delegates to one process-wide :class:`~evervault.services.client.Client`
+created by :func:`init`. Code that talks to several apps, or wants no global state,
+creates :class:`~evervault.Client` / :class:`~evervault.AsyncClient` objects instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from evervault.domain.encryption import Encrypted
+from evervault.domain.errors import ConfigurationError
+from evervault.services.client import Client
+from evervault.services.retry import RetryPolicy
+
+
+class Curves:
+    """Curve names accepted by :func:`init` (aliases such as ``"p256"`` work too)."""
+
+    SECP256K1 = "SECP256K1"
+    SECP256R1 = "SECP256R1"
+
+
+_client_lock = threading.Lock()
+_client: Client | None = None
+
+
+def init(
+    app_id: str,
+    api_key: str,
+    decryption_domains: Iterable[str] | None = (),
+    retry: bool | RetryPolicy = False,
+    curve: str = Curves.SECP256K1,
+    debug_requests: bool = False,
+    enable_outbound_relay: bool = False,
+    request_timeout: float = 30,
+) -> None:
+    """Configure the SDK for one app. Settings are validated now, not at the first call.
+
+    URLs and limits come from the environment (``EV_API_URL`` etc., see
+    :class:`~evervault.services.config.ClientConfig`). ``decryption_domains``,
+    ``debug_requests`` and ``enable_outbound_relay`` are kept on
+    ``current_client().relay_settings`` for the Outbound Relay feature.
+    """
+    client = Client(
+        app_id,
+        api_key,
+        request_timeout=request_timeout,
+        retry=retry,
+        curve=curve,
+        decryption_domains=decryption_domains or (),
+        debug_requests=debug_requests,
+        enable_outbound_relay=enable_outbound_relay,
+    )
+    global _client
+    with _client_lock:
+        previous, _client = _client, client
+    if previous is not None:
+        previous.close()
+
+
+def current_client() -> Client:
+    """The client :func:`init` created; :class:`ConfigurationError` before ``init``."""
+    client = _client
+    if client is None:
+        raise ConfigurationError(
+            "Evervault is not initialised: call evervault.init('<APP_ID>', '<API_KEY>') first."
+        )
+    return client
+
+
+def encrypt(data: object, role: str | None = None) -> Encrypted:
+    """Encrypt a value, a container of values, or file bytes for this app."""
+    return current_client().encrypt(data, role)
+
+
+def decrypt(data: object) -> Any:
+    """Decrypt ``str``/``dict``/``list`` (typed JSON back) or ``bytes``/``bytearray`` (bytes back)."""
+    return current_client().decrypt(data)
+
+
+def run(
+    function_name: str,
+    data: object,
+    options: Mapping[str, Any] | bool | None = None,
+    *,
+    run_async: bool | None = None,
+) -> dict[str, Any]:
+    """Run a Function: ``options={"async": bool, "version": int}`` or ``run_async=bool``."""
+    return current_client().run(function_name, data, options, run_async=run_async)
+
+
+def create_client_side_decrypt_token(data: object, expiry: datetime | None = None) -> dict[str, Any]:
+    """A token letting a front end decrypt exactly ``data``; expiry at most 10 minutes ahead."""
+    return current_client().create_client_side_decrypt_token(data, expiry)
+
+
+def create_run_token(function_name: str, data: object = None) -> dict[str, Any]:
+    """A single-use token to run ``function_name`` with exactly ``data`` (default ``{}``)."""
+    return current_client().create_run_token(function_name, data)

@@ -1,0 +1,253 @@
+"""Client settings: constructor arguments first, then the published SDK's environment variables.
+
+Variables (wire-format 7.1): ``EV_API_URL``, ``EV_TUNNEL_HOSTNAME``, ``EV_CERT_HOSTNAME``,
+``EV_ENCLAVE_HOST``, ``EV_CAGES_HOST``, ``EV_MAX_FILE_SIZE_IN_MB`` and
+``EV_PCR_PROVIDER_POLL_INTERVAL``. Every value is validated once, here, so a bad
+setting fails at construction with a :class:`~evervault.domain.errors.ConfigurationError`
+that names the setting, instead of failing later inside a request or a timer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from evervault.domain.curves import Curve
+from evervault.domain.errors import ConfigurationError
+from evervault.services.retry import NO_RETRY, RetryPolicy
+
+DEFAULT_API_URL = "https://api.evervault.com/"
+DEFAULT_TUNNEL_URL = "https://relay.evervault.com:443"
+DEFAULT_CERT_URL = "https://ca.evervault.com"
+DEFAULT_ENCLAVE_HOST = "enclave.evervault.com"
+DEFAULT_CAGES_HOST = "cage.evervault.com"
+DEFAULT_MAX_FILE_SIZE_IN_MB = 25
+DEFAULT_PCR_POLL_INTERVAL = 300.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
+BYTES_PER_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """What ``init``/``Client`` were told about Outbound Relay; the relay feature acts on it."""
+
+    decryption_domains: tuple[str, ...] = ()
+    debug_requests: bool = False
+    enable_outbound_relay: bool = False
+    tunnel_url: str = DEFAULT_TUNNEL_URL
+    cert_url: str = DEFAULT_CERT_URL
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Validated settings of one client. ``api_key`` is kept out of ``repr``."""
+
+    app_id: str
+    api_key: str = field(repr=False)
+    curve: Curve = Curve.SECP256K1
+    api_url: str = DEFAULT_API_URL
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_file_size_bytes: int = DEFAULT_MAX_FILE_SIZE_IN_MB * BYTES_PER_MB
+    enclave_host: str = DEFAULT_ENCLAVE_HOST
+    cages_host: str = DEFAULT_CAGES_HOST
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL
+    retry: RetryPolicy = NO_RETRY
+    relay: RelaySettings = field(default_factory=RelaySettings)
+
+    @classmethod
+    def build(
+        cls,
+        app_id: str,
+        api_key: str,
+        *,
+        curve: str | Curve = Curve.SECP256K1,
+        retry: bool | RetryPolicy = False,
+        request_timeout: float | None = None,
+        api_url: str | None = None,
+        tunnel_url: str | None = None,
+        cert_url: str | None = None,
+        enclave_host: str | None = None,
+        cages_host: str | None = None,
+        max_file_size_in_mb: int | None = None,
+        pcr_poll_interval: float | None = None,
+        decryption_domains: Iterable[str] = (),
+        debug_requests: bool = False,
+        enable_outbound_relay: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> ClientConfig:
+        """Validate arguments, falling back to ``environ`` (default ``os.environ``) then defaults."""
+        env = os.environ if environ is None else environ
+        return cls(
+            app_id=_app_id(app_id),
+            api_key=_api_key(api_key),
+            curve=_curve(curve),
+            api_url=_base_url("api_url/EV_API_URL", _pick(api_url, env, "EV_API_URL", DEFAULT_API_URL)),
+            request_timeout=_positive_seconds(
+                "request_timeout",
+                DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout,
+            ),
+            max_file_size_bytes=_max_file_size(max_file_size_in_mb, env) * BYTES_PER_MB,
+            enclave_host=_host_suffix(
+                "enclave_host/EV_ENCLAVE_HOST",
+                _pick(enclave_host, env, "EV_ENCLAVE_HOST", DEFAULT_ENCLAVE_HOST),
+            ),
+            cages_host=_host_suffix(
+                "cages_host/EV_CAGES_HOST",
+                _pick(cages_host, env, "EV_CAGES_HOST", DEFAULT_CAGES_HOST),
+            ),
+            pcr_poll_interval=_positive_seconds(
+                "pcr_poll_interval/EV_PCR_PROVIDER_POLL_INTERVAL",
+                _pick(pcr_poll_interval, env, "EV_PCR_PROVIDER_POLL_INTERVAL", DEFAULT_PCR_POLL_INTERVAL),
+            ),
+            retry=_retry(retry),
+            relay=RelaySettings(
+                decryption_domains=_domains(decryption_domains),
+                debug_requests=_flag("debug_requests", debug_requests),
+                enable_outbound_relay=_flag("enable_outbound_relay", enable_outbound_relay),
+                tunnel_url=_url(
+                    "tunnel_url/EV_TUNNEL_HOSTNAME",
+                    _pick(tunnel_url, env, "EV_TUNNEL_HOSTNAME", DEFAULT_TUNNEL_URL),
+                ),
+                cert_url=_url(
+                    "cert_url/EV_CERT_HOSTNAME",
+                    _pick(cert_url, env, "EV_CERT_HOSTNAME", DEFAULT_CERT_URL),
+                ),
+            ),
+        )
+
+
+def _pick(
+    argument: str | float | None, env: Mapping[str, str], variable: str, default: str | float
+) -> str | float:
+    """Constructor argument, else a non-empty environment variable, else the default."""
+    if argument is not None:
+        return argument
+    from_env = env.get(variable, "").strip()
+    return from_env or default
+
+
+def _app_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            "app_id must be your App's ID (a non-empty string like 'app_1234abcd5678'): "
+            "call evervault.init('<APP_ID>', '<API_KEY>')."
+        )
+    return value.strip()
+
+
+def _api_key(value: object) -> str:
+    # The value itself is never echoed: it is a secret.
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            "api_key must be your App's API key (a non-empty string): "
+            "call evervault.init('<APP_ID>', '<API_KEY>')."
+        )
+    if any(ch in value for ch in "\r\n"):
+        raise ConfigurationError("api_key contains a line break; copy the key again without it.")
+    return value.strip()
+
+
+def _curve(value: str | Curve) -> Curve:
+    if not isinstance(value, (str, Curve)):
+        raise ConfigurationError(
+            f"curve must be a string such as 'SECP256K1' or 'SECP256R1', not {type(value).__name__}."
+        )
+    return Curve.from_name(value)
+
+
+def _url(name: str, value: str | float) -> str:
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{name} must be an http(s) URL such as 'https://api.evervault.com/', got {text!r}."
+        )
+    return text
+
+
+def _base_url(name: str, value: str | float) -> str:
+    """Paths are appended to the API URL without a separator, so it must end with ``/``."""
+    text = _url(name, value)
+    if urlsplit(text).query or urlsplit(text).fragment:
+        raise ConfigurationError(f"{name} must not contain a query or fragment, got {text!r}.")
+    return text if text.endswith("/") else text + "/"
+
+
+def _host_suffix(name: str, value: str | float) -> str:
+    text = str(value).strip().lower()
+    if not text or "/" in text or any(ch.isspace() for ch in text):
+        raise ConfigurationError(
+            f"{name} must be a host name such as 'enclave.evervault.com' (no scheme or path), "
+            f"got {text!r}."
+        )
+    return text
+
+
+def _positive_seconds(name: str, value: str | float) -> float:
+    seconds = _number(name, value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
+    return seconds
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number, not a bool.")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConfigurationError(f"{name} must be a number, got {value!r}.")
+
+
+def _max_file_size(argument: int | None, env: Mapping[str, str]) -> int:
+    value: object = argument
+    if value is None:
+        value = env.get("EV_MAX_FILE_SIZE_IN_MB", "").strip() or DEFAULT_MAX_FILE_SIZE_IN_MB
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(
+            "max_file_size_in_mb/EV_MAX_FILE_SIZE_IN_MB must be a whole number of megabytes "
+            f"greater than 0, got {value!r}."
+        )
+    return value
+
+
+def _retry(value: bool | RetryPolicy) -> RetryPolicy:
+    if isinstance(value, RetryPolicy):
+        return value
+    if isinstance(value, bool):
+        return RetryPolicy() if value else NO_RETRY
+    raise ConfigurationError(
+        f"retry must be True, False or a RetryPolicy, not {type(value).__name__}."
+    )
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {type(value).__name__}.")
+    return value
+
+
+def _domains(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            "decryption_domains must be a list of host names, e.g. ['api.example.com', "
+            "'*.example.org'], not a single string."
+        )
+    domains = tuple(value)
+    for domain in domains:
+        if not isinstance(domain, str) or not domain.strip():
+            raise ConfigurationError(
+                f"Every decryption domain must be a non-empty string, got {domain!r}."
+            )
+    return tuple(domain.strip() for domain in domains)
