@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -39,7 +39,7 @@ _DEBUG_CONFIG_BYTES = (0x80, 0x00)  # browser/iOS write 0x80, Android 0x00 (wire
 
 @dataclass(frozen=True)
 class DecryptedValue:
-    value: Primitive | None
+    value: Primitive | None = field(repr=False)  # plaintext never goes into repr()
     datatype: Datatype
     version: Version
     metadata: Metadata | None
@@ -47,7 +47,7 @@ class DecryptedValue:
 
 @dataclass(frozen=True)
 class DecryptedFile:
-    data: bytes
+    data: bytes = field(repr=False)  # plaintext never goes into repr()
     version: FileVersion
     metadata: Metadata | None
 
@@ -141,7 +141,9 @@ class Decryptor:
             return [self.decrypt(item) for item in value]
         if isinstance(value, tuple):
             return tuple(self.decrypt(item) for item in value)
-        if isinstance(value, (set, frozenset)):
+        if isinstance(value, frozenset):
+            return frozenset(self.decrypt(item) for item in value)
+        if isinstance(value, set):
             return {self.decrypt(item) for item in value}
         return value
 

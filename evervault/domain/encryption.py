@@ -109,6 +109,10 @@ class Encryptor:
             return self._walk(session, data, frame)
         except RecursionError:
             raise InvalidArgumentError("The data is nested too deeply to encrypt.") from None
+        except UnicodeEncodeError:  # a lone surrogate: str.encode() cannot write it as UTF-8
+            raise InvalidArgumentError(
+                "A string contains a lone surrogate code point and cannot be encoded as UTF-8."
+            ) from None
 
     def encrypt_file(self, data: bytes | bytearray | memoryview) -> bytes:
         """The ``%EVENC`` file of ``data`` (version 2 on secp256k1, 3 on P-256)."""

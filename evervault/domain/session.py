@@ -9,7 +9,7 @@ secret (wire-format 9, defects 1 and 2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -38,8 +38,9 @@ DATATYPES = (Datatype.STRING, Datatype.NUMBER, Datatype.BOOLEAN)
 class DerivedKeys:
     """The two AES keys of one (ephemeral, app) key pair: raw ECDH secret and KDF output."""
 
-    shared_secret: bytes
-    kdf_key: bytes
+    # Secrets: kept out of repr() so a logged session key never reveals them.
+    shared_secret: bytes = field(repr=False)
+    kdf_key: bytes = field(repr=False)
     raw_aead: AESGCM
     kdf_aead: AESGCM
 
