@@ -1,0 +1,190 @@
+"""aiohttp adapter: a TCPConnector that attests every new enclave connection.
+
+``AttestedTCPConnector._create_connection`` completes the TLS handshake, reads the peer
+certificate of that transport and runs the (blocking, CPU- and maybe network-bound)
+attestation gate in the default executor; only an attested connection is handed to aiohttp
+for writing the request. Build connectors inside a running event loop:
+
+    connector = attestable_enclave_connector({"hello": {"pcr_8": "..."}}, app_id="app_...")
+    async with aiohttp.ClientSession(connector=connector) as session: ...
+
+Importing this module imports aiohttp; nothing in the SDK core imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
+
+from evervault.adapters.attested_urllib3 import (
+    AddressOverride,
+    build_gate,
+    ca_certificates,
+    normalise_address_override,
+)
+from evervault.domain.attestation.chain import NitroTrustRoot
+from evervault.domain.attestation.failures import attestation_failure
+from evervault.domain.attestation.hosts import (
+    ENCLAVES_HOST,
+    GA_CAGES_HOST,
+    SEED_CAGES_HOST,
+    EnclaveEndpoint,
+)
+from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
+
+HTTPS_PORT = 443
+
+
+class OverrideResolver(AbstractResolver):
+    """Answers fixed addresses for some host names (like ``curl --connect-to``)."""
+
+    def __init__(self, address_override: AddressOverride) -> None:
+        self._overrides = normalise_address_override(address_override)
+        self._fallback: AbstractResolver | None = None
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        target = self._overrides.get(host.rstrip(".").lower())
+        if target is None:
+            if self._fallback is None:
+                self._fallback = aiohttp.ThreadedResolver()
+            return await self._fallback.resolve(host, port, family)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=target[0],
+                port=target[1],
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.close()
+
+
+class AttestedTCPConnector(aiohttp.TCPConnector):
+    """A TCPConnector whose connections to the gate's hosts are attested before use."""
+
+    def __init__(
+        self,
+        attestation_gate: AttestationGate,
+        *,
+        address_override: AddressOverride | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if address_override:
+            kwargs.setdefault("resolver", OverrideResolver(address_override))
+        super().__init__(**kwargs)
+        self.attestation_gate = attestation_gate
+
+    async def _create_connection(
+        self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> ResponseHandler:
+        host = req.url.host or ""
+        if not self.attestation_gate.covers(host):
+            return await super()._create_connection(req, traces, timeout)
+        if req.url.scheme != "https" or req.proxy is not None:
+            raise attestation_failure(
+                "no-attestation-doc",
+                f"{req.url.scheme}://{host} cannot be attested through a proxy or without TLS; "
+                "use https:// without a proxy.",
+            )
+        protocol = await super()._create_connection(req, traces, timeout)
+        try:
+            certificate = _peer_certificate(protocol)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.attestation_gate.attest, host, req.url.port or HTTPS_PORT, certificate
+            )
+        except BaseException:
+            protocol.close()
+            raise
+        return protocol
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        try:
+            await super().close(abort_ssl=abort_ssl)
+        finally:
+            self.attestation_gate.close()
+
+
+def _peer_certificate(protocol: ResponseHandler) -> bytes | None:
+    transport = protocol.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if not isinstance(ssl_object, (ssl.SSLObject, ssl.SSLSocket)):
+        raise attestation_failure(
+            "malformed-cert", "the connection has no TLS session, so it cannot be attested."
+        )
+    return ssl_object.getpeercert(binary_form=True)
+
+
+def attested_connector(
+    endpoint: EnclaveEndpoint,
+    attestation_data: object,
+    *,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+    **connector_kwargs: Any,
+) -> AttestedTCPConnector:
+    """A connector attesting ``endpoint``'s hosts; TLS verified against ``ca_bundle``/certifi."""
+    gate = build_gate(
+        endpoint,
+        attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+    )
+    connector_kwargs.setdefault("ssl", ssl.create_default_context(cafile=ca_certificates(ca_bundle)))
+    return AttestedTCPConnector(gate, address_override=address_override, **connector_kwargs)
+
+
+def cage_aiohttp_connector(
+    cage_attestation_data: object = None,
+    *,
+    app_id: str,
+    cages_host: str = SEED_CAGES_HOST,
+    **options: Any,
+) -> AttestedTCPConnector:
+    """Seed-era Cages (document in the certificate SAN); options as ``attested_connector``."""
+    return attested_connector(
+        EnclaveEndpoint.seed_cages(app_id, cages_host), cage_attestation_data, **options
+    )
+
+
+def attestable_cage_connector(
+    cage_attestation_data: object = None,
+    *,
+    app_id: str,
+    cage_host: str = GA_CAGES_HOST,
+    **options: Any,
+) -> AttestedTCPConnector:
+    """GA Cages (``/.well-known/attestation``); options as ``attested_connector``."""
+    return attested_connector(
+        EnclaveEndpoint.ga_cages(app_id, cage_host), cage_attestation_data, **options
+    )
+
+
+def attestable_enclave_connector(
+    enclave_attestation_data: object = None,
+    *,
+    app_id: str,
+    enclave_host: str = ENCLAVES_HOST,
+    **options: Any,
+) -> AttestedTCPConnector:
+    """Enclaves (``/.well-known/attestation``); options as ``attested_connector``."""
+    return attested_connector(
+        EnclaveEndpoint.enclaves(app_id, enclave_host), enclave_attestation_data, **options
+    )

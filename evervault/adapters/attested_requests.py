@@ -1,0 +1,173 @@
+"""requests adapter: a ``requests.Session`` that attests every new enclave connection.
+
+The session's transport adapter uses the attested urllib3 pool manager, so the check runs
+inside ``connect()`` - after the TLS handshake, before the request line is written - on the
+certificate of that very connection. Proxies are refused for attested hosts (a proxied
+tunnel would bypass the check), with an error saying how to exclude the host.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+
+from evervault.adapters.attested_urllib3 import (
+    AddressOverride,
+    AttestedPoolManager,
+    build_gate,
+)
+from evervault.domain.attestation.chain import NitroTrustRoot
+from evervault.domain.attestation.failures import attestation_failure
+from evervault.domain.attestation.hosts import (
+    ENCLAVES_HOST,
+    GA_CAGES_HOST,
+    SEED_CAGES_HOST,
+    EnclaveEndpoint,
+)
+from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
+
+
+class AttestedHTTPAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections to the gate's hosts are attested before use."""
+
+    def __init__(
+        self,
+        attestation_gate: AttestationGate,
+        *,
+        address_override: AddressOverride | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Set before HTTPAdapter.__init__, which calls init_poolmanager.
+        self.attestation_gate = attestation_gate
+        self._address_override = address_override
+        self._ca_bundle = None if ca_bundle is None else os.fspath(ca_bundle)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = AttestedPoolManager(
+            self.attestation_gate,
+            address_override=self._address_override,
+            num_pools=connections,
+            maxsize=maxsize,
+            block=block,
+            **pool_kwargs,
+        )
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        url = request.url or ""
+        host = urlsplit(url).hostname or ""
+        if self.attestation_gate.covers(host) and select_proxy(url, kwargs.get("proxies")):
+            raise attestation_failure(
+                "no-attestation-doc",
+                f"a proxy is configured for {host}, and a proxied connection cannot be attested. "
+                "Add the host to NO_PROXY or set session.trust_env = False.",
+            )
+        if self._ca_bundle is not None and kwargs.get("verify") is not False:
+            # requests lets REQUESTS_CA_BUNDLE override Session.verify; an explicit bundle wins.
+            kwargs["verify"] = self._ca_bundle
+        return super().send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        self.attestation_gate.close()
+
+
+def attested_session(
+    endpoint: EnclaveEndpoint,
+    attestation_data: object,
+    *,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+) -> requests.Session:
+    """A session attesting ``endpoint``'s hosts; other hosts behave as in any Session."""
+    gate = build_gate(
+        endpoint,
+        attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+    )
+    session = requests.Session()
+    adapter = AttestedHTTPAdapter(gate, address_override=address_override, ca_bundle=ca_bundle)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def cage_requests_session(
+    cage_attestation_data: object = None,
+    *,
+    app_id: str,
+    cages_host: str = SEED_CAGES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+) -> requests.Session:
+    """Seed-era Cages: ``{"my-cage": {"pcr_8": "..."}}`` (or a list of dicts to roll over)."""
+    return attested_session(
+        EnclaveEndpoint.seed_cages(app_id, cages_host),
+        cage_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+    )
+
+
+def attestable_cage_session(
+    cage_attestation_data: object = None,
+    *,
+    app_id: str,
+    cage_host: str = GA_CAGES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+) -> requests.Session:
+    """GA Cages (document from ``/.well-known/attestation``)."""
+    return attested_session(
+        EnclaveEndpoint.ga_cages(app_id, cage_host),
+        cage_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+    )
+
+
+def attestable_enclave_session(
+    enclave_attestation_data: object = None,
+    *,
+    app_id: str,
+    enclave_host: str = ENCLAVES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+) -> requests.Session:
+    """Enclaves (document from ``/.well-known/attestation``)."""
+    return attested_session(
+        EnclaveEndpoint.enclaves(app_id, enclave_host),
+        enclave_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+    )
