@@ -45,3 +45,11 @@ def _dns_names(certificate: x509.Certificate) -> list[str]:
 
 def _first_label_of_longest(names: list[str]) -> str:
     return max(names, key=len, default="").split(".", 1)[0]
+
+
+MAX_DNS_LABEL_LENGTH = 63
+
+
+def has_embedded_document(certificate: x509.Certificate) -> bool:
+    """True when the longest SAN starts with a label too long for DNS: an embedded document."""
+    return len(_first_label_of_longest(_dns_names(certificate))) > MAX_DNS_LABEL_LENGTH

@@ -1,0 +1,5 @@
+"""``python -m evervault ...`` runs the ``evervault`` command."""
+
+from evervault.cli.main import main
+
+raise SystemExit(main())
