@@ -150,9 +150,7 @@ def _accepts_two_arguments(implementation: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     has_varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
     return len(positional) >= 2 or has_varargs
@@ -261,7 +259,7 @@ class FunctionRunner:
             result = await asyncio.wait_for(self._call(function, arguments), function.timeout_seconds)
         except asyncio.TimeoutError:
             return None
-        except Exception as error:  # the user's code failed: that is the run's failure result
+        except Exception as error:  # noqa: BLE001 - any error of user code is the run's failure result
             stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             return _failure(str(error) or type(error).__name__, stack)
         return _success(result)

@@ -52,7 +52,7 @@ class Permission(enum.Enum):
 
     DECRYPT = "decrypt"
     RUN_FUNCTION = "run-function"
-    CREATE_RUN_TOKEN = "create-run-token"
+    CREATE_RUN_TOKEN = "create-run-token"  # noqa: S105 - a permission name
     CREATE_TOKENS = "create-tokens"
 
     @classmethod

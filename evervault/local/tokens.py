@@ -25,7 +25,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evervault.domain.errors import AuthenticationError, BadRequestError, ForbiddenError, RateLimitError
+from evervault.domain.errors import AuthenticationError, ForbiddenError, RateLimitError
+from evervault.local.problems import bad_request
 
 DEFAULT_CLIENT_TOKEN_LIFETIME_MS = 5 * 60 * 1000
 MAX_CLIENT_TOKEN_LIFETIME_MS = 10 * 60 * 1000
@@ -82,24 +83,15 @@ def resolve_expiry(expiry: object, now_ms: int) -> int:
     if expiry is None or expiry == 0:
         return now_ms + DEFAULT_CLIENT_TOKEN_LIFETIME_MS
     if isinstance(expiry, bool) or not isinstance(expiry, (int, float)):
-        raise BadRequestError(
-            "'expiry' must be Unix epoch milliseconds (a number) or null for the 5-minute default.",
-            status_code=400,
-            code="bad-request",
+        raise bad_request(
+            "'expiry' must be Unix epoch milliseconds (a number) or null for the 5-minute default."
         )
     expiry_ms = int(expiry)
     if expiry_ms <= now_ms:
-        raise BadRequestError(
-            "'expiry' is in the past; pass epoch milliseconds up to 10 minutes in the future.",
-            status_code=400,
-            code="bad-request",
-        )
+        raise bad_request("'expiry' is in the past; pass epoch milliseconds up to 10 minutes in the future.")
     if expiry_ms > now_ms + MAX_CLIENT_TOKEN_LIFETIME_MS + EXPIRY_LEEWAY_MS:
-        raise BadRequestError(
-            "'expiry' is more than 10 minutes in the future; client-side tokens live at most "
-            "10 minutes.",
-            status_code=400,
-            code="bad-request",
+        raise bad_request(
+            "'expiry' is more than 10 minutes in the future; client-side tokens live at most 10 minutes."
         )
     return expiry_ms
 
@@ -121,11 +113,7 @@ class TokenStore:
 
     def issue_client_side_token(self, payload: object, expiry: object, action: object) -> ClientSideToken:
         if action not in (None, DECRYPT_ACTION):
-            raise BadRequestError(
-                f"'action' must be {DECRYPT_ACTION!r}, the only client-side token action.",
-                status_code=400,
-                code="bad-request",
-            )
+            raise bad_request(f"'action' must be {DECRYPT_ACTION!r}, the only client-side token action.")
         now_ms = self.now_ms()
         token = ClientSideToken(
             token=secrets.token_urlsafe(32),
@@ -210,6 +198,4 @@ def _bindable(payload: object) -> str:
     try:
         return canonical_json(payload)
     except (TypeError, ValueError):
-        raise BadRequestError(
-            "The payload must be plain JSON (no NaN or Infinity).", status_code=400, code="bad-request"
-        ) from None
+        raise bad_request("The payload must be plain JSON (no NaN or Infinity).") from None

@@ -1,0 +1,236 @@
+"""Starting and stopping an emulator: on the current event loop, or on a background thread.
+
+:func:`start_emulator` is what ``evervault-local serve`` runs; :class:`BackgroundEmulator`
+runs the same thing on its own thread and loop, for the ``demo`` command, the pytest
+plugin and any synchronous code::
+
+    with BackgroundEmulator(EmulatorOptions()) as info:
+        client = info.client()
+        assert client.decrypt(client.encrypt("secret")) == "secret"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from evervault.domain.errors import ConfigurationError
+from evervault.local.functions import (
+    DEFAULT_TIMEOUT_SECONDS,
+    RegisteredFunction,
+    build_functions,
+    resolve_target,
+)
+from evervault.local.pki import LocalCA
+from evervault.local.sample_functions import SAMPLE_TARGETS
+from evervault.local.server import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    ServerSettings,
+    create_app,
+)
+from evervault.local.state import FunctionConfig, LocalState
+
+if TYPE_CHECKING:
+    from evervault.services.client import Client
+
+DEFAULT_HOST = "127.0.0.1"
+_START_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    """What to start. ``data_dir=None`` means a fresh temporary directory (new app, new keys)."""
+
+    host: str = DEFAULT_HOST
+    port: int = 0
+    data_dir: str | None = None
+    functions: tuple[FunctionConfig, ...] = ()
+    function_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    sample_functions: bool = True
+    relay_destinations: tuple[str, ...] | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
+    extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class EmulatorInfo:
+    """How to reach a running emulator (the JSON line ``serve`` prints)."""
+
+    api_url: str
+    app_id: str
+    api_key: str = field(repr=False)
+    ca_url: str
+    data_dir: str
+    run_url: str
+    functions: tuple[str, ...] = ()
+    relay_url: str | None = None
+    enclave_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["functions"] = list(self.functions)
+        return {key: value for key, value in body.items() if value is not None}
+
+    def environment(self) -> dict[str, str]:
+        """The published SDK's variables pointing at this emulator (``EV_API_URL`` etc.)."""
+        return {"EV_API_URL": self.api_url, "EV_CERT_HOSTNAME": self.ca_url}
+
+    def client(self, **options: Any) -> Client:
+        """A :class:`~evervault.Client` for this emulator's app (``options`` as the constructor)."""
+        from evervault.services.client import Client
+
+        options.setdefault("base_url", self.api_url)
+        options.setdefault("ca_host", self.ca_url)
+        return Client(self.app_id, self.api_key, **options)
+
+
+class RunningEmulator:
+    """An emulator serving on the current event loop; ``await stop()`` ends it."""
+
+    def __init__(self, runner: web.AppRunner, info: EmulatorInfo, state: LocalState) -> None:
+        self._runner = runner
+        self.info = info
+        self.state = state
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
+    """Open (or create) the data directory and serve the API on ``options.host:port``."""
+    state = _open_state(options)
+    functions = _functions(state, options)
+    ca = LocalCA.load_or_create(state.data_dir)
+    settings = ServerSettings(
+        max_body_bytes=options.max_body_bytes,
+        relay_poll_interval=options.relay_poll_interval,
+        ca_certificate_pem=ca.cert_pem,
+    )
+    # No access log: the emulator's output is the one JSON line, and paths are not secrets
+    # but bodies and headers would be.
+    runner = web.AppRunner(create_app(state, functions, settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise ConfigurationError(
+            f"Cannot listen on {options.host}:{options.port} ({error.strerror}); choose another --port."
+        ) from None
+    api_url = _base_url(options.host, _bound_port(runner))
+    info = EmulatorInfo(
+        api_url=api_url,
+        app_id=state.app_id,
+        api_key=state.admin_key().value,
+        ca_url=api_url + "ca.crt",
+        data_dir=str(state.data_dir),
+        run_url=api_url + "run/",
+        functions=tuple(sorted(fn.name for fn in functions)),
+    )
+    return RunningEmulator(runner, info, state)
+
+
+def _open_state(options: EmulatorOptions) -> LocalState:
+    data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
+    state = LocalState.load_or_create(data_dir)
+    if options.functions:
+        state.set_functions(options.functions)
+    if options.relay_destinations is not None:
+        state.set_relay_destinations(options.relay_destinations)
+    return state
+
+
+def _functions(state: LocalState, options: EmulatorOptions) -> list[RegisteredFunction]:
+    samples: Iterable[RegisteredFunction] = ()
+    if options.sample_functions:
+        samples = [
+            RegisteredFunction.create(name, resolve_target(target), options.function_timeout)
+            for name, target in SAMPLE_TARGETS.items()
+        ]
+    extra = [*samples, *options.extra_functions]
+    return build_functions(state.functions, options.function_timeout, extra=extra)
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise ConfigurationError("The emulator started but reports no listening address.")
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+class BackgroundEmulator:
+    """The emulator on a daemon thread with its own event loop (for synchronous callers)."""
+
+    def __init__(self, options: EmulatorOptions | None = None) -> None:
+        self._options = options or EmulatorOptions()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._running: RunningEmulator | None = None
+
+    @property
+    def info(self) -> EmulatorInfo:
+        if self._running is None:
+            raise ConfigurationError("The emulator is not running; call start() first.")
+        return self._running.info
+
+    @property
+    def state(self) -> LocalState:
+        if self._running is None:
+            raise ConfigurationError("The emulator is not running; call start() first.")
+        return self._running.state
+
+    def start(self) -> EmulatorInfo:
+        if self._running is not None:
+            return self._running.info
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="evervault-local", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        future = asyncio.run_coroutine_threadsafe(start_emulator(self._options), loop)
+        try:
+            self._running = future.result(_START_TIMEOUT_SECONDS)
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self._running.info
+
+    def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None and self._loop is not None:
+            asyncio.run_coroutine_threadsafe(running.stop(), self._loop).result(_START_TIMEOUT_SECONDS)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_START_TIMEOUT_SECONDS)
+        loop.close()
+
+    def __enter__(self) -> EmulatorInfo:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
