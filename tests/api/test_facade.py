@@ -1,0 +1,134 @@
+"""The module-level API of the seed README, end to end against a real local server."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+import evervault
+from evervault import api
+from evervault.domain.decryption import Decryptor
+from tests.api.api_support import API_KEY, APP_ID, BASIC_AUTH, only_request, recorded
+
+
+@pytest.fixture
+def no_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Start every facade test uninitialised and leave no global client behind."""
+    monkeypatch.setattr(api, "_client", None)
+    yield
+    client = api._client
+    if client is not None:
+        client.close()
+
+
+@pytest.fixture
+def local_api(server: HTTPServer, monkeypatch: pytest.MonkeyPatch, no_client: None) -> HTTPServer:
+    """Point the SDK at the local server the way an app would: EV_API_URL, no code change."""
+    monkeypatch.setenv("EV_API_URL", server.url_for("/").rstrip("/"))
+    return server
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: evervault.encrypt("x"),
+        lambda: evervault.decrypt("ev:x"),
+        lambda: evervault.run("f", {}),
+        lambda: evervault.create_client_side_decrypt_token("ev:x"),
+        lambda: evervault.create_run_token("f"),
+        evervault.current_client,
+    ],
+)
+def test_calls_before_init_say_to_call_init(no_client: None, call: object) -> None:
+    with pytest.raises(evervault.ConfigurationError, match=r"evervault\.init\("):
+        call()  # type: ignore[operator]
+
+
+def test_seed_readme_flow(local_api: HTTPServer, keys_body: dict[str, str], decryptor: Decryptor) -> None:
+    local_api.expect_request("/cages/key").respond_with_json(keys_body)
+    evervault.init(APP_ID, API_KEY)
+
+    encrypted = evervault.encrypt({"name": "Claude"})
+    assert decryptor.decrypt(encrypted) == {"name": "Claude"}
+
+    local_api.expect_request("/functions/fn/runs").respond_with_json({"status": "scheduled", "id": "r"})
+    assert evervault.run("fn", encrypted, {"async": True, "version": 2}) == {"status": "scheduled", "id": "r"}
+    run_request = recorded(local_api)[-1]
+    assert json.loads(run_request.get_data()) == {"payload": encrypted, "async": True}
+    assert run_request.headers["x-version-id"] == "2"
+    assert run_request.headers["Authorization"] == BASIC_AUTH
+
+    local_api.expect_request("/decrypt").respond_with_json({"data": {"name": "Claude"}})
+    assert evervault.decrypt(encrypted) == {"name": "Claude"}
+
+    local_api.expect_request("/client-side-tokens").respond_with_json({"token": "t1"})
+    assert evervault.create_client_side_decrypt_token(encrypted) == {"token": "t1"}
+
+    local_api.expect_request("/v2/functions/fn/run-token").respond_with_json({"token": "t2"})
+    assert evervault.create_run_token("fn", encrypted) == {"token": "t2"}
+
+
+def test_init_with_p256_alias_and_relay_options(local_api: HTTPServer, keys_body: dict[str, str]) -> None:
+    local_api.expect_request("/cages/key").respond_with_json(keys_body)
+    evervault.init(APP_ID, API_KEY, decryption_domains=["api.example.com"], curve="p256", debug_requests=True)
+    assert evervault.encrypt("x").startswith("ev:Tk9D:")
+    relay = evervault.current_client().relay_settings
+    assert relay.decryption_domains == ("api.example.com",)
+    assert relay.debug_requests is True
+    assert only_request(local_api).headers["Api-Key"] == API_KEY
+
+
+def test_init_rejects_an_unknown_curve_and_keeps_no_client(no_client: None) -> None:
+    with pytest.raises(evervault.ConfigurationError, match="curve"):
+        evervault.init(APP_ID, API_KEY, curve="ed25519")
+    with pytest.raises(evervault.ConfigurationError):
+        evervault.current_client()
+
+
+def test_init_again_replaces_the_client(local_api: HTTPServer) -> None:
+    evervault.init(APP_ID, API_KEY)
+    first = evervault.current_client()
+    evervault.init("app_other", API_KEY, retry=True, request_timeout=5)
+    second = evervault.current_client()
+    assert second is not first
+    assert second.app_id == "app_other"
+    assert second.config.request_timeout == 5.0
+    assert second.config.retry.max_retries > 0
+
+
+def test_public_names_and_seed_signatures() -> None:
+    for name in (
+        "Client",
+        "AsyncClient",
+        "EvervaultError",
+        "FunctionRuntimeError",
+        "RetryPolicy",
+        "__version__",
+    ):
+        assert hasattr(evervault, name)
+    assert isinstance(evervault.__version__, str)
+    assert evervault.Curves.SECP256R1 == "SECP256R1"
+
+    def parameters(function: object) -> list[str]:
+        return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+    assert parameters(evervault.init) == [
+        "app_id",
+        "api_key",
+        "decryption_domains",
+        "retry",
+        "curve",
+        "debug_requests",
+        "enable_outbound_relay",
+        "request_timeout",
+    ]
+    assert parameters(evervault.encrypt) == ["data", "role"]
+    assert parameters(evervault.decrypt) == ["data"]
+    assert parameters(evervault.run) == ["function_name", "data", "options", "run_async"]
+    assert parameters(evervault.create_client_side_decrypt_token) == ["data", "expiry"]
+    assert parameters(evervault.create_run_token) == ["function_name", "data"]
+    assert set(evervault.errors.__all__) <= set(evervault.__all__)
