@@ -24,6 +24,7 @@ from evervault.domain.envelope import FileVersion
 from evervault.domain.errors import CiphertextError
 from evervault.domain.metadata import PYTHON_ENCRYPTION_ORIGIN
 from tests.interop.conftest import API_KEY, APP_ID, KeyEndpoint
+from tests.interop.typed_values import typed_form
 from tests.support.published_sdk import (
     SdkCall,
     SdkResult,
@@ -89,17 +90,6 @@ def corpus(curve: Curve) -> list[Case]:
 
 
 # --- comparing with types --------------------------------------------------------------------
-
-
-def typed_form(value: Any) -> Any:
-    """A comparable form that tells apart True/1/1.0, -0.0/0.0, list/tuple/set and keeps nan == nan."""
-    if isinstance(value, dict):
-        return ("dict", [(typed_form(key), typed_form(item)) for key, item in value.items()])
-    if isinstance(value, (list, tuple)):
-        return (type(value).__name__, [typed_form(item) for item in value])
-    if isinstance(value, (set, frozenset)):
-        return (type(value).__name__, sorted(typed_form(item) for item in value))
-    return (type(value).__name__, repr(value))
 
 
 def leaves(value: Any) -> Iterator[Any]:

@@ -262,18 +262,22 @@ def published_sdk_python() -> Path:
     Cached per process; across processes (pytest-xdist workers, parallel runs) a file
     lock makes exactly one of them build while the others wait and then reuse it.
     """
-    override = os.environ.get(PYTHON_OVERRIDE_ENV)
+    return locate_published_sdk_python(os.environ.get(PYTHON_OVERRIDE_ENV), VENV_DIR)
+
+
+def locate_published_sdk_python(override: str | None, venv_dir: Path) -> Path:
+    """``override`` if given (checked), else the venv at ``venv_dir``, built when missing or broken."""
     if override:
         python = Path(override)
         _require_published_sdk(python, source=f"${PYTHON_OVERRIDE_ENV}")
         return python
-    with _build_lock(VENV_DIR):
-        python = _venv_python(VENV_DIR)
-        if (VENV_DIR / _READY_MARKER).exists() and _has_published_sdk(python):
+    with _build_lock(venv_dir):
+        python = _venv_python(venv_dir)
+        if (venv_dir / _READY_MARKER).exists() and _has_published_sdk(python):
             return python
-        _build_venv(VENV_DIR)
-        _require_published_sdk(python, source=str(VENV_DIR))
-        (VENV_DIR / _READY_MARKER).write_text(PUBLISHED_REQUIREMENT + "\n")
+        _build_venv(venv_dir)
+        _require_published_sdk(python, source=str(venv_dir))
+        (venv_dir / _READY_MARKER).write_text(PUBLISHED_REQUIREMENT + "\n")
         return python
 
 
@@ -299,28 +303,30 @@ def _venv_python(venv_dir: Path) -> Path:
 
 def _build_venv(venv_dir: Path) -> None:
     python = _venv_python(venv_dir)
-    _checked_run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], "create the virtualenv")
+    _checked_run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], venv_dir, "create the virtualenv")
     _checked_run(
         [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
          PUBLISHED_REQUIREMENT],
+        venv_dir,
         f"pip install {PUBLISHED_REQUIREMENT} (needs access to PyPI or your configured index)",
     )
 
 
-def _checked_run(command: Sequence[str], purpose: str) -> None:
+def _checked_run(command: Sequence[str], venv_dir: Path, purpose: str) -> None:
     try:
         completed = subprocess.run(
             list(command), capture_output=True, text=True, timeout=_BUILD_TIMEOUT_SECONDS, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PublishedSdkUnavailableError(_build_failure(purpose, str(error))) from None
+        raise PublishedSdkUnavailableError(_build_failure(venv_dir, purpose, str(error))) from None
     if completed.returncode != 0:
-        raise PublishedSdkUnavailableError(_build_failure(purpose, completed.stderr or completed.stdout))
+        detail = completed.stderr or completed.stdout
+        raise PublishedSdkUnavailableError(_build_failure(venv_dir, purpose, detail))
 
 
-def _build_failure(purpose: str, detail: str) -> str:
+def _build_failure(venv_dir: Path, purpose: str, detail: str) -> str:
     return (
-        f"Could not {purpose} for the interop tests in {VENV_DIR}.\n{_tail(detail)}\n"
+        f"Could not {purpose} for the interop tests in {venv_dir}.\n{_tail(detail)}\n"
         f"Fix the cause above and re-run, or point ${PYTHON_OVERRIDE_ENV} at the python of an "
         f"environment that already has {PUBLISHED_REQUIREMENT}."
     )
@@ -345,5 +351,5 @@ def _require_published_sdk(python: Path, *, source: str) -> None:
     if not _has_published_sdk(python):
         raise PublishedSdkUnavailableError(
             f"{python} (from {source}) cannot import {PUBLISHED_REQUIREMENT}; "
-            f"install it there, or unset ${PYTHON_OVERRIDE_ENV} to let the tests build {VENV_DIR}."
+            f"install it there, or unset ${PYTHON_OVERRIDE_ENV} to let the tests build {VENV_DIR.name}."
         )

@@ -213,7 +213,7 @@ def run_job(job: Mapping[str, Any]) -> JsonObject:
 
 
 def main(stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
-    sys.stdout = stderr  # keep stray prints (SDK warnings) out of the result stream
+    previous_stdout, sys.stdout = sys.stdout, stderr  # keep stray prints (SDK warnings) off stdout
     try:
         job = json.load(stdin)
         if not isinstance(job, dict):
@@ -222,6 +222,8 @@ def main(stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     except (JobError, json.JSONDecodeError) as error:
         stderr.write(f"published_sdk_driver: unusable job: {error}\n")
         return 2
+    finally:
+        sys.stdout = previous_stdout
     json.dump(result, stdout)
     stdout.flush()
     return 0
