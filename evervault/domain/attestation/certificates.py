@@ -17,7 +17,7 @@ def load_certificate(data: bytes, *, what: str = "the certificate") -> x509.Cert
         if data.lstrip().startswith(PEM_MARKER):
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise attestation_failure(
             "malformed-cert",
             f"{what} ({len(data)} bytes) is not a parsable X.509 certificate: {exc}",
