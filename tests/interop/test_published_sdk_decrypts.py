@@ -7,9 +7,8 @@ fetches our test app's public keys from a local key endpoint; our
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +23,9 @@ from evervault.domain.envelope import FileVersion
 from evervault.domain.errors import CiphertextError
 from evervault.domain.metadata import PYTHON_ENCRYPTION_ORIGIN
 from tests.interop.conftest import API_KEY, APP_ID, KeyEndpoint
+from tests.interop.corpus import CURVES, FILES, ROLES, VALUES, Case, corpus, expected_ciphertexts, leaves
 from tests.interop.typed_values import typed_form
 from tests.support.published_sdk import (
-    SdkCall,
     SdkResult,
     encrypt_call,
     run_published_sdk,
@@ -34,75 +33,6 @@ from tests.support.published_sdk import (
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("published_sdk")]
-
-CURVES = (Curve.SECP256K1, Curve.P256)
-# None: no metadata. "": the published SDK's quirk (wire-format 9.3), metadata without "dr".
-ROLES: tuple[str | None, ...] = (None, "my-role", "a", "team-7-payments", "abcdefghij0123456789", "")
-
-STRINGS = (
-    "",
-    "hello",
-    "héllo wörld ✓ 😀 日本語 Ελληνικά",
-    "  padded\t\n",
-    "42",
-    "true",
-    "ev:RFVC:looks:encrypted:$",
-    "long " * 4000,
-)
-INTEGERS = (0, 1, -1, 42, -42, 2**31, 2**63, 2**64 + 1, 10**25, -(10**30))
-FLOATS = (
-    4.0, -0.0, 0.0, 1e-07, 1e16, 0.1, 0.30000000000000004, -2.5, math.pi,
-    1.7976931348623157e308, 5e-324, math.inf, -math.inf, math.nan,
-)  # fmt: skip
-BOOLEANS = (True, False)
-CONTAINERS: tuple[Any, ...] = (
-    {"name": "Ada", "age": 36, "height": 1.7, "admin": False, "tags": ["a", "b"], "home": {"city": "Cork"}},
-    [1, "two", 3.0, True, [False, [0, -0.0]], {"deep": {"deeper": ["x"]}}],
-    {"ids": {1, 2, 3}, "labels": {"red", "green"}, "mixed": {2, 2.5, "three", False}},
-    {7: "int key", 2.5: "float key", "s": ["str key"]},
-    [{"a": [{"b": [{"c": [{"d": "bottom"}]}]}]}],
-    {2, 2.5, "set member", True},
-    {},
-    [],
-    set(),
-)
-VALUES: tuple[Any, ...] = (*STRINGS, *INTEGERS, *FLOATS, *BOOLEANS, *CONTAINERS)
-ONE_MIB = bytes(range(256)) * 4096
-FILES: tuple[bytes | bytearray, ...] = (b"", b"\x00", ONE_MIB, bytearray(b"a bytearray file"))
-
-
-@dataclass(frozen=True)
-class Case:
-    """One value handed to the published SDK's ``encrypt``."""
-
-    curve: Curve
-    value: Any
-    role: str | None = None
-
-    @property
-    def call(self) -> SdkCall:
-        return encrypt_call(self.value, self.role)
-
-
-def corpus(curve: Curve) -> list[Case]:
-    values = [Case(curve, value, role) for role in ROLES for value in VALUES]
-    return values + [Case(curve, data) for data in FILES]
-
-
-# --- comparing with types --------------------------------------------------------------------
-
-
-def leaves(value: Any) -> Iterator[Any]:
-    """The primitive leaves of a value (dict keys are not encrypted, so not leaves)."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from leaves(item)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from leaves(item)
-    else:
-        yield value
-
 
 # --- checking one output ----------------------------------------------------------------------
 
@@ -177,8 +107,8 @@ def test_published_sdk_output_all_decrypts(
         for case, result in zip(corpus(curve), results, strict=True):
             decrypted += check_output(decryptor, case, result.unwrap(), window)
 
-    expected = sum(len(list(leaves(value))) for value in VALUES) * len(ROLES) * len(CURVES)
-    expected += len(FILES) * len(CURVES)
+    expected = expected_ciphertexts()
+    assert expected == (sum(len(list(leaves(v))) for v in VALUES) * len(ROLES) + len(FILES)) * len(CURVES)
     assert decrypted == expected
     assert_key_fetches_authenticated(key_endpoint)
     with capsys.disabled():

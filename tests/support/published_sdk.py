@@ -155,16 +155,15 @@ def run_published_sdk(
     python = published_sdk_python()
     env = _driver_env(api_url, extra_env)
     init = {"app_id": app_id, "api_key": api_key, "curve": Curve.from_name(curve).value}
-    results: list[SdkResult | None] = [None] * len(items)
+    by_index: dict[int, SdkResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(_MAX_PARALLEL_PROCESSES, len(groups)))) as pool:
         futures = {
             pool.submit(_run_driver, python, init, [items[i] for i in indexes], env, timeout_seconds): indexes
             for indexes in groups
         }
         for future, indexes in futures.items():
-            for index, result in zip(indexes, future.result(), strict=True):
-                results[index] = result
-    return [result for result in results if result is not None]
+            by_index.update(zip(indexes, future.result(), strict=True))
+    return [by_index[index] for index in range(len(items))]
 
 
 def run_published_sdk_process(
@@ -255,14 +254,26 @@ def _tail(text: str, lines: int = 25) -> str:
 # --- the virtualenv --------------------------------------------------------------------------
 
 
-@cache
 def published_sdk_python() -> Path:
     """The interpreter of an environment with the published SDK, building it on first use.
 
-    Cached per process; across processes (pytest-xdist workers, parallel runs) a file
-    lock makes exactly one of them build while the others wait and then reuse it.
+    Cached per process, failures included (so a broken build is reported by every
+    interop test without each one retrying it); across processes (pytest-xdist
+    workers, parallel runs) a file lock makes exactly one of them build while the
+    others wait and then reuse it.
     """
-    return locate_published_sdk_python(os.environ.get(PYTHON_OVERRIDE_ENV), VENV_DIR)
+    outcome = _published_sdk_python_outcome()
+    if isinstance(outcome, PublishedSdkUnavailableError):
+        raise PublishedSdkUnavailableError(str(outcome))
+    return outcome
+
+
+@cache
+def _published_sdk_python_outcome() -> Path | PublishedSdkUnavailableError:
+    try:
+        return locate_published_sdk_python(os.environ.get(PYTHON_OVERRIDE_ENV), VENV_DIR)
+    except PublishedSdkUnavailableError as error:
+        return error
 
 
 def locate_published_sdk_python(override: str | None, venv_dir: Path) -> Path:
