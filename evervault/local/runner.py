@@ -108,7 +108,7 @@ class RunningEmulator:
 async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     """Open (or create) the data directory and serve the API on ``options.host:port``."""
     state = _open_state(options)
-    functions = _functions(state, options)
+    functions = registered_functions(state, options)
     ca = LocalCA.load_or_create(state.data_dir)
     settings = ServerSettings(
         max_body_bytes=options.max_body_bytes,
@@ -150,7 +150,8 @@ def _open_state(options: EmulatorOptions) -> LocalState:
     return state
 
 
-def _functions(state: LocalState, options: EmulatorOptions) -> list[RegisteredFunction]:
+def registered_functions(state: LocalState, options: EmulatorOptions) -> list[RegisteredFunction]:
+    """Samples, then ``extra_functions``, then the data directory's Functions (later names win)."""
     samples: Iterable[RegisteredFunction] = ()
     if options.sample_functions:
         samples = [
