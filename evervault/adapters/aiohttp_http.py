@@ -55,6 +55,7 @@ class AiohttpTransport:
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self._session = session
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._owns_session = session is None
         self._ca_certs = ca_certs
         self._ssl_context = ssl_context
@@ -86,12 +87,24 @@ class AiohttpTransport:
         return "AiohttpTransport()"
 
     def _ensure_session(self, aiohttp: Any) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._owns_session and self._session_loop is not loop:
+            if not self._session.closed:
+                # aiohttp sessions are bound to the loop that created it and cannot be
+                # closed from another one; silently replacing it would leak its sockets.
+                raise ConfigurationError(
+                    "This async client's connection pool belongs to another event loop. "
+                    "Use `async with AsyncClient(...)` inside each asyncio.run(), or "
+                    "`await client.close()` before the loop ends."
+                )
+            self._session = None
+        if self._session is None:
             context = self._ssl_context or ssl.create_default_context(
                 cafile=self._ca_certs or certifi.where()
             )
             connector = aiohttp.TCPConnector(ssl=context, limit=self._pool_size)
             self._session = aiohttp.ClientSession(connector=connector)
+            self._session_loop = loop
             self._owns_session = True
         return self._session
 

@@ -208,3 +208,24 @@ def test_repeated_headers_are_joined_and_reprs_hide_values() -> None:
         assert API_KEY not in text and "secret plaintext" not in text
     assert response.header("api-key") == API_KEY
     assert response.header("missing") is None
+
+
+def test_async_client_works_on_a_new_event_loop_after_close(server: HTTPServer) -> None:
+    import asyncio
+
+    from evervault import ConfigurationError
+
+    server.expect_request("/v2/functions/f/run-token").respond_with_json({"token": "t"})
+    client = AsyncClient(APP_ID, API_KEY, base_url=server.url_for("/"), environ={})
+
+    async def one_call(close: bool) -> dict[str, Any]:
+        try:
+            return await client.create_run_token("f")
+        finally:
+            if close:
+                await client.close()
+
+    assert asyncio.run(one_call(close=False)) == {"token": "t"}
+    with pytest.raises(ConfigurationError, match="another event loop"):
+        asyncio.run(one_call(close=True))
+    assert asyncio.run(one_call(close=True)) == {"token": "t"}
