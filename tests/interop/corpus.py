@@ -2,7 +2,9 @@
 
 Shared by the domain interop test and (issue 4) the emulator interop test, so both
 prove 100% of the same corpus. :func:`expected_ciphertexts` is the number of
-ciphertexts (ev-strings plus files) the corpus produces.
+ciphertexts (ev-strings plus files) the corpus produces. Some values have no JSON form
+(sets, non-string keys, nan/inf, files); :func:`is_json_document` picks the ones a JSON
+``/decrypt`` request can carry unchanged.
 """
 
 from __future__ import annotations
@@ -85,3 +87,14 @@ def expected_ciphertexts() -> int:
     """How many ev-strings and files :func:`corpus` yields over all :data:`CURVES`."""
     per_curve = sum(len(list(leaves(case.value))) for case in corpus(Curve.P256))
     return per_curve * len(CURVES)
+
+
+def is_json_document(value: Any) -> bool:
+    """Whether ``value`` survives a standard JSON round trip with the same shape and types."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and is_json_document(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(is_json_document(item) for item in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int, bool))

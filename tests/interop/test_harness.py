@@ -17,7 +17,8 @@ from werkzeug import Request, Response
 
 from evervault.domain.curves import Curve
 from evervault.domain.decryption import Decryptor
-from tests.interop.conftest import API_KEY, APP_ID, KeyEndpoint
+from tests.interop.corpus import corpus, is_json_document
+from tests.interop.interop_app import API_KEY, APP_ID, KeyEndpoint
 from tests.interop.typed_values import typed_form
 from tests.support import published_sdk_driver as driver
 from tests.support.published_sdk import (
@@ -183,3 +184,10 @@ def test_published_sdk_decrypt_call_against_a_server(key_endpoint: KeyEndpoint, 
         refused.unwrap()
     basic = "Basic " + base64.b64encode(f"{APP_ID}:{API_KEY}".encode()).decode("ascii")
     assert [request.headers.get("Authorization") for request in seen] == [basic, basic]
+
+
+def test_the_json_subset_of_the_corpus_survives_json() -> None:
+    documents = [case.value for case in corpus(Curve.P256) if is_json_document(case.value)]
+    assert len(documents) > len(corpus(Curve.P256)) // 2
+    for document in documents:
+        assert typed_form(json.loads(json.dumps(document))) == typed_form(document)

@@ -22,8 +22,8 @@ from evervault.domain.decryption import Decryptor
 from evervault.domain.envelope import FileVersion
 from evervault.domain.errors import CiphertextError
 from evervault.domain.metadata import PYTHON_ENCRYPTION_ORIGIN
-from tests.interop.conftest import API_KEY, APP_ID, KeyEndpoint
 from tests.interop.corpus import CURVES, FILES, ROLES, VALUES, Case, corpus, expected_ciphertexts, leaves
+from tests.interop.interop_app import API_KEY, APP_ID, KeyEndpoint
 from tests.interop.typed_values import typed_form
 from tests.support.published_sdk import (
     SdkResult,

@@ -13,6 +13,10 @@ Usage::
     )
     ciphertext = results[0].unwrap()
 
+Against the local emulator, pass the ``api_url``, ``app_id`` and ``api_key`` from its
+``serve`` JSON line; ``decrypt_call``, ``client_side_token_call``, ``run_call`` and
+``run_token_call`` then exercise its other endpoints through the published SDK.
+
 Set ``EVERVAULT_PUBLISHED_SDK_PYTHON`` to the interpreter of an existing environment
 that has ``evervault==5.1.3`` to skip the build (e.g. on a machine without index access).
 """
