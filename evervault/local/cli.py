@@ -101,6 +101,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_POLL_INTERVAL_SECONDS,
         help="X-Poll-Interval seconds sent with the relay configuration",
     )
+    parser.add_argument("--no-relay", action="store_true", help="do not start the Outbound Relay proxy")
+    parser.add_argument(
+        "--relay-upstream-ca",
+        metavar="PEM_FILE",
+        help="extra CA bundle the relay proxy trusts for destinations (e.g. a test server's CA)",
+    )
     parser.add_argument(
         "--max-body-bytes",
         type=int,
@@ -128,6 +134,8 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_destinations=None if relay is None else tuple(relay),
         max_body_bytes=int(_positive("--max-body-bytes", arguments.max_body_bytes)),
         relay_poll_interval=_positive("--relay-poll-interval", arguments.relay_poll_interval),
+        relay_proxy=not arguments.no_relay,
+        relay_upstream_ca_file=arguments.relay_upstream_ca,
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import ConfigurationError
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -29,6 +30,7 @@ from evervault.local.functions import (
     resolve_target,
 )
 from evervault.local.pki import LocalCA
+from evervault.local.relay_proxy import RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
@@ -58,6 +60,8 @@ class EmulatorOptions:
     relay_destinations: tuple[str, ...] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
+    relay_proxy: bool = True
+    relay_upstream_ca_file: str | None = None
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
 
 
@@ -96,12 +100,18 @@ class EmulatorInfo:
 class RunningEmulator:
     """An emulator serving on the current event loop; ``await stop()`` ends it."""
 
-    def __init__(self, runner: web.AppRunner, info: EmulatorInfo, state: LocalState) -> None:
+    def __init__(
+        self, runner: web.AppRunner, info: EmulatorInfo, state: LocalState, relay: RelayProxy | None
+    ) -> None:
         self._runner = runner
+        self._relay = relay
         self.info = info
         self.state = state
 
     async def stop(self) -> None:
+        if self._relay is not None:
+            # The proxy joins its worker threads: keep the event loop free meanwhile.
+            await asyncio.get_running_loop().run_in_executor(None, self._relay.stop)
         await self._runner.cleanup()
 
 
@@ -128,6 +138,11 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
             f"Cannot listen on {options.host}:{options.port} ({error.strerror}); choose another --port."
         ) from None
     api_url = _base_url(options.host, _bound_port(runner))
+    try:
+        relay = _start_relay(state, ca, options) if options.relay_proxy else None
+    except BaseException:
+        await runner.cleanup()
+        raise
     info = EmulatorInfo(
         api_url=api_url,
         app_id=state.app_id,
@@ -136,8 +151,28 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         data_dir=str(state.data_dir),
         run_url=api_url + "run/",
         functions=tuple(sorted(fn.name for fn in functions)),
+        relay_url=None if relay is None else relay.url,
     )
-    return RunningEmulator(runner, info, state)
+    return RunningEmulator(runner, info, state, relay)
+
+
+def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> RelayProxy:
+    """The Outbound Relay proxy: any of the app's API keys may use it."""
+    proxy = RelayProxy(
+        decryptor=Decryptor(state.private_keys),
+        authorize=lambda credential: state.find_api_key(credential) is not None,
+        # Read on every CONNECT, so PUT _local/relay-destinations applies at once.
+        destinations=lambda: [destination.domain for destination in state.relay_destinations],
+        ca=ca,
+        upstream_ca_file=options.relay_upstream_ca_file,
+    )
+    try:
+        proxy.start(options.host, 0)
+    except OSError as error:
+        raise ConfigurationError(
+            f"Cannot start the relay proxy on {options.host} ({error.strerror})."
+        ) from None
+    return proxy
 
 
 def _open_state(options: EmulatorOptions) -> LocalState:
