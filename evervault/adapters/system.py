@@ -10,6 +10,7 @@ after ``os.fork()``.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 import weakref
@@ -20,30 +21,43 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from evervault.domain.curves import Curve
 from evervault.domain.encryption import DEFAULT_MAX_FILE_SIZE, DEFAULT_ROTATION_SECONDS, Encryptor
+from evervault.domain.errors import InvalidArgumentError
+
+_wall_time = time.time
+_monotonic_time = time.monotonic
 
 IV_LENGTH = 12
 IV_TEXT_LENGTH = 16  # 12 bytes are exactly 16 base64 characters, so a batch splits evenly
 
 
 class SystemClock:
-    """``time.time`` and ``time.monotonic``."""
+    """``time.time`` and ``time.monotonic``.
 
-    def time(self) -> float:
-        return time.time()
+    Static aliases of the C functions rather than wrapper methods: the encryptor
+    reads the monotonic clock on every call, and a Python-level wrapper would add
+    a frame to each one.
+    """
 
-    def monotonic(self) -> float:
-        return time.monotonic()
+    time = staticmethod(_wall_time)
+    monotonic = staticmethod(_monotonic_time)
 
 
 class OsRandomIvSource:
     """Batched ``os.urandom`` IVs with their base64 text; thread-safe and fork-safe.
 
-    ``next()`` on a list iterator is one C call, atomic under the GIL, so two
-    threads can never receive the same batch entry; refills take a lock.
+    ``next()`` on the batch iterator (a ``zip`` of C iterators that never runs
+    Python code) is one C call, atomic under the GIL, so two threads can never
+    receive the same batch entry; refills take a lock.
     """
 
     def __init__(self, batch_size: int = 1024) -> None:
+        if batch_size < 1:
+            raise InvalidArgumentError(f"The IV batch size must be at least 1, got {batch_size}.")
         self._batch_size = batch_size
+        # One C call splits a whole batch into IVs (and their texts), instead of a
+        # Python-level loop of slices per IV.
+        self._iv_layout = struct.Struct(f"{IV_LENGTH}s" * batch_size)
+        self._text_layout = struct.Struct(f"{IV_TEXT_LENGTH}s" * batch_size)
         self._lock = threading.Lock()
         self._ivs: Iterator[tuple[bytes, str]] = iter(())
         _FORK_RESETTABLE.add(self)
@@ -64,12 +78,13 @@ class OsRandomIvSource:
             except StopIteration:
                 pass
             raw = os.urandom(IV_LENGTH * self._batch_size)
-            text = b2a_base64(raw, newline=False).decode("ascii")
-            ivs = iter(
-                [
-                    (raw[i * IV_LENGTH : (i + 1) * IV_LENGTH], text[i * 16 : (i + 1) * 16])
-                    for i in range(self._batch_size)
-                ]
+            text = b2a_base64(raw, newline=False)
+            # zip/map are lazy C iterators: each next() yields one (iv, text) pair
+            # atomically under the GIL, decoding the text only when it is used.
+            ivs = zip(
+                self._iv_layout.unpack(raw),
+                map(bytes.decode, self._text_layout.unpack(text)),
+                strict=True,
             )
             first = next(ivs)
             self._ivs = ivs

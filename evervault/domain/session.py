@@ -58,9 +58,12 @@ class DerivedKeys:
         return cls(shared, kdf_key, AESGCM(shared), AESGCM(kdf_key))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionKey:
-    """An ephemeral key pair bound to one app key, with every per-key constant precomputed."""
+    """An ephemeral key pair bound to one app key, with every per-key constant precomputed.
+
+    Slotted: the encrypt hot path reads several of these attributes per value.
+    """
 
     curve: Curve
     app_public_key: bytes
@@ -76,7 +79,13 @@ class SessionKey:
     key_segment: str
     plain_aead: AESGCM
     plain_aad: bytes | None
+    metadata_aead: AESGCM
     metadata_aads: tuple[bytes, bytes, bytes]
+    # Files: secp256k1 (v2) uses the raw secret and no AAD; P-256 (v3) the KDF key and
+    # the app key as AAD. The raw key is kept for streaming (incremental) AES-GCM.
+    file_aead: AESGCM
+    file_key: bytes = field(repr=False)
+    file_aad: bytes | None
 
     @classmethod
     def create(
@@ -93,6 +102,7 @@ class SessionKey:
         )
         plain = Version.current(curve, with_metadata=False)
         metadata = Version.current(curve, with_metadata=True)
+        raw_file_key = curve is Curve.SECP256K1
         return cls(
             curve=curve,
             app_public_key=app_public_key,
@@ -106,17 +116,12 @@ class SessionKey:
             key_segment=":" + b64encode_unpadded(ephemeral_compressed) + ":",
             plain_aead=keys.kdf_aead if plain.uses_kdf else keys.raw_aead,
             plain_aad=aad_for(plain, Datatype.STRING, ephemeral_compressed, app_public_key),
+            metadata_aead=keys.kdf_aead,
             metadata_aads=_v2_aads(metadata, ephemeral_compressed, app_public_key),
+            file_aead=keys.raw_aead if raw_file_key else keys.kdf_aead,
+            file_key=keys.shared_secret if raw_file_key else keys.kdf_key,
+            file_aad=None if raw_file_key else app_public_key,
         )
-
-    @property
-    def file_aead(self) -> AESGCM:
-        """secp256k1 files (v2) use the raw secret; P-256 files (v3) the KDF key."""
-        return self.keys.raw_aead if self.curve is Curve.SECP256K1 else self.keys.kdf_aead
-
-    @property
-    def file_aad(self) -> bytes | None:
-        return None if self.curve is Curve.SECP256K1 else self.app_public_key
 
 
 def _heads(version: Version) -> tuple[str, str, str]:
