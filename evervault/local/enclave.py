@@ -45,13 +45,14 @@ from cryptography.x509.oid import NameOID
 from evervault.domain.attestation.hosts import SEED_CAGES_HOST, WELL_KNOWN_PATH
 from evervault.domain.errors import ConfigurationError
 
-PCR_COUNT = 16
 _SIGNATURE_HALF = 48
+_PCR_COUNT = 16  # Nitro reports PCR0..15
+_SHUTDOWN_POLL_INTERVAL = 0.02  # seconds; stop() waits for serve_forever to notice
 
 
 def simulated_pcrs(seed: str = "evervault-simulator") -> dict[int, bytes]:
     """Deterministic, non-zero 48-byte measurements for PCR0..15."""
-    return {index: hashlib.sha384(f"{seed}/pcr{index}".encode()).digest() for index in range(16)}
+    return {index: hashlib.sha384(f"{seed}/pcr{index}".encode()).digest() for index in range(_PCR_COUNT)}
 
 
 def expected_pcrs_of(pcrs: Mapping[int, bytes]) -> dict[str, str]:
@@ -327,7 +328,10 @@ class EnclaveSimulator:
         server = _SimulatorServer(("127.0.0.1", self._port), context, self)
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="evervault-enclave-simulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_INTERVAL},
+            name="evervault-enclave-simulator",
+            daemon=True,
         )
         self._thread.start()
         address = ("127.0.0.1", server.server_address[1])
