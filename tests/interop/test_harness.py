@@ -7,6 +7,7 @@ import io
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def test_an_existing_venv_is_reused(published_sdk: Path) -> None:
 # --- calls beyond encrypt --------------------------------------------------------------------------
 
 
-def decrypt_endpoint(decryptor: Decryptor, seen: list[Request]) -> Any:
+def decrypt_endpoint(decryptor: Decryptor, seen: list[Request]) -> Callable[[Request], Response]:
     """A ``POST /decrypt`` backed by our Decryptor, shaped like the real API (wire-format 7.3.2)."""
 
     def handle(request: Request) -> Response:
