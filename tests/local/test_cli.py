@@ -1,0 +1,221 @@
+"""The ``evervault-local`` command as a real subprocess: the JSON line, signals, restarts, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evervault.services.client import Client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+REQUIRED_KEYS = {"api_url", "app_id", "api_key", "ca_url", "data_dir"}
+
+
+def _env(extra_path: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EV_")}
+    paths = [str(REPO_ROOT), *([str(extra_path)] if extra_path else []), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], line: dict[str, Any]) -> None:
+        self.process = process
+        self.line = line
+
+    def client(self, **options: Any) -> Client:
+        return Client(self.line["app_id"], self.line["api_key"], base_url=self.line["api_url"], **options)
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(START_TIMEOUT)
+
+
+@contextmanager
+def serve(*arguments: str, cwd: Path = REPO_ROOT, extra_path: Path | None = None) -> Iterator[Served]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evervault.local", "serve", *arguments],
+        cwd=cwd,
+        env=_env(extra_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # A watchdog instead of a timed assertion: a hung start fails the test instead of the suite.
+    watchdog = threading.Timer(START_TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        first = process.stdout.readline() if process.stdout else ""
+        watchdog.cancel()
+        if not first:
+            raise AssertionError(
+                f"serve printed nothing; stderr: {process.stderr.read() if process.stderr else ''}"
+            )
+        yield Served(process, json.loads(first))
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def test_serve_prints_one_json_line_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with serve("--port", "0", "--data-dir", str(tmp_path / "d")) as served:
+        line = served.line
+        assert REQUIRED_KEYS <= set(line)
+        assert line["api_url"].startswith("http://127.0.0.1:") and line["api_url"].endswith("/")
+        assert line["ca_url"] == line["api_url"] + "ca.crt"
+        assert line["relay_url"].startswith("https://127.0.0.1:")
+        assert Path(line["data_dir"]) == (tmp_path / "d").resolve()
+        with served.client() as client:
+            assert client.decrypt(client.encrypt({"a": 1})) == {"a": 1}
+        assert served.stop(signal.SIGTERM) == 0
+        rest = served.process.stdout.read() if served.process.stdout else ""
+        assert rest == ""  # exactly one line on stdout
+
+
+def test_serve_stops_cleanly_on_sigint_and_defaults_to_a_fresh_temp_dir() -> None:
+    with serve() as served:
+        assert Path(served.line["data_dir"]).is_dir()
+        assert served.stop(signal.SIGINT) == 0
+
+
+def test_a_restart_with_the_same_directory_keeps_old_ciphertexts_decryptable(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "persistent")
+    with serve("--data-dir", data_dir) as first:
+        with first.client() as k1, first.client(curve="SECP256R1") as p256:
+            saved = {
+                "k1": k1.encrypt({"card": "4242", "cvv": 123}),
+                "k1-role": k1.encrypt("with role", role="support"),
+                "p256": p256.encrypt([True, 1.5, "x"]),
+            }
+            saved_file = p256.encrypt(b"file bytes")
+        assert first.stop() == 0
+    with serve("--data-dir", data_dir) as second:
+        assert (second.line["app_id"], second.line["api_key"]) == (
+            first.line["app_id"],
+            first.line["api_key"],
+        )
+        with second.client() as client:
+            assert client.decrypt(saved["k1"]) == {"card": "4242", "cvv": 123}
+            assert client.decrypt(saved["k1-role"]) == "with role"
+            assert client.decrypt(saved["p256"]) == [True, 1.5, "x"]
+            assert client.decrypt(saved_file) == b"file bytes"
+        assert second.stop() == 0
+
+
+def test_functions_from_options_and_files_are_registered_and_remembered(tmp_path: Path) -> None:
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "my_functions.py").write_text(
+        "def shout(payload):\n    return {'shout': str(payload['word']).upper()}\n"
+        "def count(payload, context):\n    return {'keys': len(payload), 'fn': context.function_name}\n"
+    )
+    functions_file = tmp_path / "functions.json"
+    functions_file.write_text(
+        json.dumps({"functions": {"count": {"target": "my_functions:count", "timeoutSeconds": 3}}})
+    )
+    data_dir = str(tmp_path / "d")
+    arguments = [
+        "--data-dir",
+        data_dir,
+        "--function",
+        "shout=my_functions:shout",
+        "--functions-file",
+        str(functions_file),
+    ]
+    with serve(*arguments, cwd=modules) as served:
+        assert {"shout", "count", "hello"} <= set(served.line["functions"])
+        with served.client() as client:
+            assert client.run("shout", {"word": client.encrypt("hi")})["result"] == {"shout": "HI"}
+            assert client.run("count", {"a": 1, "b": 2})["result"] == {"keys": 2, "fn": "count"}
+        served.stop()
+    # Saved in the data directory: a restart without the options still has them.
+    with serve("--data-dir", data_dir, "--no-sample-functions", cwd=modules) as again:
+        assert sorted(again.line["functions"]) == ["count", "shout"]
+        again.stop()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--function", "nonsense"],
+        ["--function", "x=no_such_module_anywhere:fn"],
+        ["--function", "x=evervault.local.sample_functions:missing"],
+        ["--functions-file", "/nonexistent/functions.json"],
+        ["--max-body-bytes", "0"],
+        ["--function-timeout", "-1"],
+    ],
+)
+def test_bad_options_exit_2_with_a_message(arguments: list[str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d"), *arguments],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() and "Traceback" not in result.stderr
+
+
+def test_a_damaged_data_dir_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "state.json").write_text("{")
+    result = subprocess.run(
+        [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d")],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
+    assert result.returncode == 2 and "state.json" in result.stderr
+
+
+def test_relay_destinations_option_replaces_the_saved_list(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "d")
+    with serve(
+        "--data-dir", data_dir, "--relay-destination", "a.test", "--relay-destination", "*.b.test"
+    ) as served:
+        with served.client() as client:
+            assert client.fetch_relay_outbound_config().decryption_domains == ("a.test", "*.b.test")
+        served.stop()
+
+
+def test_demo_runs_the_readme_flow_and_exits_0() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evervault.local", "demo"],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in [
+        "[init]",
+        "[encrypt]",
+        "[run a Function]",
+        "[decrypt]",
+        "[client-side token]",
+        "[run token]",
+    ]:
+        assert step in result.stdout
+    assert "Demo completed" in result.stdout
