@@ -155,12 +155,22 @@ def cage_aiohttp_connector(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cages_host: str = SEED_CAGES_HOST,
-    **options: Any,
+    host_suffix: str = SEED_CAGES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+    **connector_kwargs: Any,
 ) -> AttestedTCPConnector:
-    """Seed-era Cages (document in the certificate SAN); options as ``attested_connector``."""
+    """Seed-era Cages (document in the TLS certificate SAN) as an aiohttp connector."""
     return attested_connector(
-        EnclaveEndpoint.seed_cages(app_id, cages_host), cage_attestation_data, **options
+        EnclaveEndpoint.seed_cages(app_id, host_suffix),
+        cage_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+        **connector_kwargs,
     )
 
 
@@ -168,12 +178,22 @@ def attestable_cage_connector(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cage_host: str = GA_CAGES_HOST,
-    **options: Any,
+    host_suffix: str = GA_CAGES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+    **connector_kwargs: Any,
 ) -> AttestedTCPConnector:
-    """GA Cages (``/.well-known/attestation``); options as ``attested_connector``."""
+    """GA Cages (``/.well-known/attestation``) as an aiohttp connector."""
     return attested_connector(
-        EnclaveEndpoint.ga_cages(app_id, cage_host), cage_attestation_data, **options
+        EnclaveEndpoint.ga_cages(app_id, host_suffix),
+        cage_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+        **connector_kwargs,
     )
 
 
@@ -181,10 +201,20 @@ def attestable_enclave_connector(
     enclave_attestation_data: object = None,
     *,
     app_id: str,
-    enclave_host: str = ENCLAVES_HOST,
-    **options: Any,
+    host_suffix: str = ENCLAVES_HOST,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+    **connector_kwargs: Any,
 ) -> AttestedTCPConnector:
-    """Enclaves (``/.well-known/attestation``); options as ``attested_connector``."""
+    """Enclaves (``/.well-known/attestation``) as an aiohttp connector."""
     return attested_connector(
-        EnclaveEndpoint.enclaves(app_id, enclave_host), enclave_attestation_data, **options
+        EnclaveEndpoint.enclaves(app_id, host_suffix),
+        enclave_attestation_data,
+        trust_root=trust_root,
+        ca_bundle=ca_bundle,
+        address_override=address_override,
+        pcr_poll_interval=pcr_poll_interval,
+        **connector_kwargs,
     )

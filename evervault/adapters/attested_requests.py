@@ -114,7 +114,7 @@ def cage_requests_session(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cages_host: str = SEED_CAGES_HOST,
+    host_suffix: str = SEED_CAGES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -122,7 +122,7 @@ def cage_requests_session(
 ) -> requests.Session:
     """Seed-era Cages: ``{"my-cage": {"pcr_8": "..."}}`` (or a list of dicts to roll over)."""
     return attested_session(
-        EnclaveEndpoint.seed_cages(app_id, cages_host),
+        EnclaveEndpoint.seed_cages(app_id, host_suffix),
         cage_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -135,7 +135,7 @@ def attestable_cage_session(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cage_host: str = GA_CAGES_HOST,
+    host_suffix: str = GA_CAGES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -143,7 +143,7 @@ def attestable_cage_session(
 ) -> requests.Session:
     """GA Cages (document from ``/.well-known/attestation``)."""
     return attested_session(
-        EnclaveEndpoint.ga_cages(app_id, cage_host),
+        EnclaveEndpoint.ga_cages(app_id, host_suffix),
         cage_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -156,7 +156,7 @@ def attestable_enclave_session(
     enclave_attestation_data: object = None,
     *,
     app_id: str,
-    enclave_host: str = ENCLAVES_HOST,
+    host_suffix: str = ENCLAVES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -164,7 +164,7 @@ def attestable_enclave_session(
 ) -> requests.Session:
     """Enclaves (document from ``/.well-known/attestation``)."""
     return attested_session(
-        EnclaveEndpoint.enclaves(app_id, enclave_host),
+        EnclaveEndpoint.enclaves(app_id, host_suffix),
         enclave_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,

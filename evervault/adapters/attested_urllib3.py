@@ -310,7 +310,7 @@ def cage_pool_manager(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cages_host: str = SEED_CAGES_HOST,
+    host_suffix: str = SEED_CAGES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -319,7 +319,7 @@ def cage_pool_manager(
 ) -> AttestedPoolManager:
     """Seed-era Cages (document in the certificate SAN) as a urllib3 PoolManager."""
     return _pool_manager(
-        EnclaveEndpoint.seed_cages(app_id, cages_host),
+        EnclaveEndpoint.seed_cages(app_id, host_suffix),
         cage_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -333,7 +333,7 @@ def attestable_cage_pool_manager(
     cage_attestation_data: object = None,
     *,
     app_id: str,
-    cage_host: str = GA_CAGES_HOST,
+    host_suffix: str = GA_CAGES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -342,7 +342,7 @@ def attestable_cage_pool_manager(
 ) -> AttestedPoolManager:
     """GA Cages (``/.well-known/attestation``) as a urllib3 PoolManager."""
     return _pool_manager(
-        EnclaveEndpoint.ga_cages(app_id, cage_host),
+        EnclaveEndpoint.ga_cages(app_id, host_suffix),
         cage_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -356,7 +356,7 @@ def attestable_enclave_pool_manager(
     enclave_attestation_data: object = None,
     *,
     app_id: str,
-    enclave_host: str = ENCLAVES_HOST,
+    host_suffix: str = ENCLAVES_HOST,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
@@ -365,7 +365,7 @@ def attestable_enclave_pool_manager(
 ) -> AttestedPoolManager:
     """Enclaves (``/.well-known/attestation``) as a urllib3 PoolManager."""
     return _pool_manager(
-        EnclaveEndpoint.enclaves(app_id, enclave_host),
+        EnclaveEndpoint.enclaves(app_id, host_suffix),
         enclave_attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,

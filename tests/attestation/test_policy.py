@@ -36,7 +36,8 @@ def test_uppercase_hex_is_the_same_measurement(document: AttestationDocument) ->
 
 
 def test_empty_policies_mean_no_pcr_constraint(document: AttestationDocument) -> None:
-    for empty in ({}, [], AnyOf(), PCRs()):
+    empties: list[object] = [{}, [], AnyOf(), PCRs()]
+    for empty in empties:
         pcr_policy_from(empty).check(document)
 
 

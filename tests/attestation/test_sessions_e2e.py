@@ -39,7 +39,7 @@ NAME = "hello-enclave"
 SECRET = b'{"card": "4242 4242 4242 4242"}'
 ZERO = "00" * 48
 
-ERAS = {
+ERAS: dict[str, tuple[Callable[..., Any], ...]] = {
     SEED_CAGES_HOST: (cage_requests_session, cage_pool_manager, cage_aiohttp_connector),
     GA_CAGES_HOST: (attestable_cage_session, attestable_cage_pool_manager, attestable_cage_connector),
     ENCLAVES_HOST: (
