@@ -39,7 +39,6 @@ from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import (
     ApiError,
     InvalidArgumentError,
-    UnprocessableContentError,
 )
 from evervault.local.auth import Authenticator, Presented, Scheme, presented_credential
 from evervault.local.functions import FunctionRunner, RegisteredFunction, RunRecord
@@ -343,15 +342,16 @@ def _reject_constant(name: str) -> Any:
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON as Python writes it.
+
+    A decrypted NaN or infinite number (the Python SDK encrypts ``float("nan")`` as the text
+    ``nan``) is written ``NaN``/``Infinity``/``-Infinity`` as Python's ``json`` does, so a
+    Python client gets the exact value back; every finite document is standard JSON.
+    """
     try:
-        text = json.dumps(body, allow_nan=False)
-    except ValueError:
-        # Only a decrypted number can get here (e.g. an encrypted "1e999").
-        raise UnprocessableContentError(
-            "A decrypted number is not representable in JSON (NaN or infinite).",
-            status_code=422,
-            code="unprocessable-content",
-        ) from None
+        text = json.dumps(body)
+    except RecursionError:
+        raise bad_request("The document is nested too deeply to answer.") from None
     return web.Response(status=status, body=text.encode("utf-8"), content_type=JSON, headers=headers)
 
 
