@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from evervault.domain.ciphertext import Datatype
 from evervault.domain.coercion import Primitive, from_text, is_primitive, to_text

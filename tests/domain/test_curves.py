@@ -47,7 +47,7 @@ def test_curve_names(name: str | Curve, curve: Curve) -> None:
 
 
 def test_unknown_curve_names_the_supported_ones() -> None:
-    with pytest.raises(ConfigurationError, match="SECP256K1.*SECP256R1"):
+    with pytest.raises(ConfigurationError, match=r"SECP256K1.*SECP256R1"):
         Curve.from_name("ed25519")
 
 
