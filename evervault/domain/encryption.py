@@ -193,6 +193,8 @@ class Encryptor:
 
     def _frame(self, role: str) -> bytes:
         """The metadata frame for ``role`` at the current second, cached per role and second."""
+        if not isinstance(role, str):  # an unhashable role must not reach the cache lookup
+            validate_role(role)  # raises InvalidRoleError
         now = int(self._wall_time())
         cached = self._frames.get(role)
         if cached is not None and cached[0] == now:
