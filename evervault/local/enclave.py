@@ -12,7 +12,7 @@ The PKI root is NOT the AWS root: clients trust it only through
 
     with EnclaveSimulator(name="hello", app_id="app_123") as info:
         session = cage_requests_session(
-            {"hello": simulator.expected_pcrs}, app_id="app_123",
+            {"hello": info.expected_pcrs}, app_id="app_123",
             trust_root=NitroTrustRoot.for_testing_only(info.root_certificate_pem),
             ca_bundle=info.ca_bundle_path, address_override=info.address_override)
 """
@@ -94,15 +94,19 @@ def make_nitro_like_pki(
     signing_validity: tuple[datetime, datetime] | None = None,
 ) -> NitroLikePki:
     """Issue a fresh PKI; the signing certificate is valid for 3 hours around ``now``."""
-    root = _issue("simulated-nitro-root", None, ca_path_length=None, valid=_years(now, 30))
+    root = issue_certificate("simulated-nitro-root", None, _years(now, 30), ca_path_length=None)
     chain = [root]
     for depth in range(intermediate_count):
-        path_length = intermediate_count - depth - 1
         chain.append(
-            _issue(f"simulated-intermediate-{depth}", chain[-1], path_length, _days(now, 7))
+            issue_certificate(
+                f"simulated-intermediate-{depth}",
+                chain[-1],
+                _days(now, 7),
+                ca_path_length=intermediate_count - depth - 1,
+            )
         )
     window = signing_validity or (now - timedelta(minutes=5), now + timedelta(hours=3))
-    signing = _issue("simulated-enclave-signing", chain[-1], ca_path_length=-1, valid=window)
+    signing = issue_certificate("simulated-enclave-signing", chain[-1], window, end_entity=True)
     return NitroLikePki(root=root, intermediates=tuple(chain[1:]), signing=signing)
 
 
@@ -114,16 +118,22 @@ def _days(now: datetime, days: int) -> tuple[datetime, datetime]:
     return now - timedelta(days=1), now + timedelta(days=days)
 
 
-def _issue(
+def issue_certificate(
     common_name: str,
     issuer: IssuedCertificate | None,
-    ca_path_length: int | None,
     valid: tuple[datetime, datetime],
+    *,
+    ca_path_length: int | None = None,
+    end_entity: bool = False,
 ) -> IssuedCertificate:
-    """Issue one certificate; ``ca_path_length`` -1 means an end-entity (not a CA)."""
+    """Issue a P-384 certificate signed by ``issuer`` (self-signed when ``None``).
+
+    A CA (``pathLenConstraint`` = ``ca_path_length``, ``None`` for unlimited) unless
+    ``end_entity`` is set.
+    """
     key = ec.generate_private_key(ec.SECP384R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    is_ca = ca_path_length is None or ca_path_length >= 0
+    is_ca = not end_entity
     signer_key = issuer.key if issuer else key
     builder = (
         x509.CertificateBuilder()
@@ -280,7 +290,7 @@ class EnclaveSimulator:
         self.pki = make_nitro_like_pki(
             now, intermediate_count=intermediate_count, signing_validity=signing_validity
         )
-        self._tls_ca = _issue("simulator TLS CA", None, ca_path_length=0, valid=_years(now, 1))
+        self._tls_ca = issue_certificate("simulator TLS CA", None, _years(now, 1), ca_path_length=0)
         self._tls_key = ec.generate_private_key(ec.SECP384R1())
         bound_key = self._tls_key if bind_to_tls_key else ec.generate_private_key(ec.SECP384R1())
         self.document = sign_attestation_document(

@@ -14,7 +14,7 @@ from evervault.domain.attestation.chain import verify_chain
 from evervault.domain.attestation.document import AttestationDocument, parse_document
 from evervault.domain.attestation.verifier import verify_document
 from evervault.domain.errors import AttestationError, InvalidArgumentError
-from evervault.local.enclave import IssuedCertificate, _issue, make_nitro_like_pki
+from evervault.local.enclave import IssuedCertificate, issue_certificate, make_nitro_like_pki
 from tests.attestation.conftest import NOW, SignedFixture, make_signed
 
 
@@ -104,7 +104,7 @@ def test_intermediate_from_another_pki_breaks_the_chain(signed: SignedFixture) -
 def test_a_ca_certificate_cannot_sign_documents(signed: SignedFixture) -> None:
     issuer = signed.pki.intermediates[-1]
     window = (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-    ca_leaf = _issue("rogue-ca-leaf", issuer, ca_path_length=0, valid=window)
+    ca_leaf = issue_certificate("rogue-ca-leaf", issuer, window, ca_path_length=0)
     document = dataclasses.replace(_document(signed), certificate=ca_leaf.der)
     assert _kind(document, NOW, signed.trust_root) == "invalid-chain"
 
@@ -113,8 +113,8 @@ def test_path_length_constraints_are_honoured(signed: SignedFixture) -> None:
     # The last intermediate has pathLen 0: a CA below it may not issue the signing cert.
     last = signed.pki.intermediates[-1]
     window = (NOW - timedelta(hours=1), NOW + timedelta(days=1))
-    extra_ca = _issue("too-deep-ca", last, ca_path_length=0, valid=window)
-    leaf: IssuedCertificate = _issue("deep-leaf", extra_ca, ca_path_length=-1, valid=window)
+    extra_ca = issue_certificate("too-deep-ca", last, window, ca_path_length=0)
+    leaf: IssuedCertificate = issue_certificate("deep-leaf", extra_ca, window, end_entity=True)
     document = dataclasses.replace(
         _document(signed), certificate=leaf.der, cabundle=(*_document(signed).cabundle, extra_ca.der)
     )
