@@ -34,6 +34,7 @@ from evervault.ports.clock import Clock
 logger = logging.getLogger("evervault.attestation")
 
 DEFAULT_PCR_POLL_INTERVAL = 300.0
+_STOP_JOIN_TIMEOUT = 10.0  # seconds a close() waits for a provider call in progress
 PcrProvider = Callable[[], object]
 
 
@@ -88,11 +89,11 @@ class PcrPolicyRegistry:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling and wait for the thread to finish its current poll."""
+        """Stop polling; wait (boundedly: it is a daemon) for a poll in progress to end."""
         self._stopped.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(_STOP_JOIN_TIMEOUT)
 
     def _poll_forever(self) -> None:
         while not self._stopped.wait(self._poll_interval):

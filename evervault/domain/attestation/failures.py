@@ -6,7 +6,7 @@ the reference verifier case by case and a caller can branch on ``error.kind``.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from evervault.domain.errors import AttestationError
 
@@ -27,7 +27,7 @@ FailureKind = Literal[
     "malformed-cert",
 ]
 
-FAILURE_KINDS: Final[frozenset[str]] = frozenset(FailureKind.__args__)  # type: ignore[attr-defined]
+FAILURE_KINDS: Final[frozenset[str]] = frozenset(get_args(FailureKind))
 
 
 def attestation_failure(kind: FailureKind, message: str) -> AttestationError:

@@ -12,9 +12,8 @@ matches, which lets a deployment roll from one build to the next; an empty ``Any
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TypeAlias
 
 from evervault.domain.attestation.document import AttestationDocument
 from evervault.domain.attestation.failures import attestation_failure
@@ -90,11 +89,6 @@ class AnyOf:
             + "; ".join(reports)
             + ". Deploy the expected build or update the expected PCRs.",
         )
-
-
-PcrPolicyLike: TypeAlias = (
-    "PCRs | AnyOf | Mapping[str, object] | Sequence[PCRs | Mapping[str, object]]"
-)
 
 
 def pcr_policy_from(value: object) -> AnyOf:
