@@ -285,10 +285,15 @@ def enable_outbound_relay(
             "not a single string."
         )
     relay = OutboundRelay(client, decryption_domains=decryption_domains, debug_requests=debug_requests)
+    session_relay = _session_relay(client_session, relay)  # validates before any thread starts
     relay.start()
     global _enabled
-    with _state_lock:
-        previous, _enabled = _enabled, _install(relay, client_session)
+    try:
+        with _state_lock:
+            previous, _enabled = _enabled, _install(relay, session_relay)
+    except BaseException:
+        relay.stop()
+        raise
     if previous is not None:
         _uninstall(previous, keep_requests=True)
     return relay
@@ -312,13 +317,17 @@ def active_relay() -> OutboundRelay | None:
     return enabled.relay if enabled is not None else None
 
 
-def _install(relay: OutboundRelay, client_session: Any) -> _Enabled:
-    requests_installed = _install_requests(relay)
-    session_relay = None
-    if client_session is not None:
-        from evervault.adapters.relay_aiohttp import AiohttpRelay
+def _session_relay(client_session: Any, relay: OutboundRelay) -> AiohttpRelay | None:
+    if client_session is None:
+        return None
+    from evervault.adapters.relay_aiohttp import AiohttpRelay
 
-        session_relay = AiohttpRelay(client_session, relay)
+    return AiohttpRelay(client_session, relay)
+
+
+def _install(relay: OutboundRelay, session_relay: AiohttpRelay | None) -> _Enabled:
+    requests_installed = _install_requests(relay)
+    if session_relay is not None:
         session_relay.install()
     return _Enabled(relay, requests_installed, session_relay)
 
