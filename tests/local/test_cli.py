@@ -3,74 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from evervault.services.client import Client
+from tests.local.serve_process import REPO_ROOT, START_TIMEOUT, child_env, serve
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 60.0
 REQUIRED_KEYS = {"api_url", "app_id", "api_key", "ca_url", "data_dir"}
-
-
-def _env(extra_path: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EV_")}
-    paths = [str(REPO_ROOT), *([str(extra_path)] if extra_path else []), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return env
-
-
-class Served:
-    def __init__(self, process: subprocess.Popen[str], line: dict[str, Any]) -> None:
-        self.process = process
-        self.line = line
-
-    def client(self, **options: Any) -> Client:
-        return Client(self.line["app_id"], self.line["api_key"], base_url=self.line["api_url"], **options)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(START_TIMEOUT)
-
-
-@contextmanager
-def serve(*arguments: str, cwd: Path = REPO_ROOT, extra_path: Path | None = None) -> Iterator[Served]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "evervault.local", "serve", *arguments],
-        cwd=cwd,
-        env=_env(extra_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # A watchdog instead of a timed assertion: a hung start fails the test instead of the suite.
-    watchdog = threading.Timer(START_TIMEOUT, process.kill)
-    watchdog.start()
-    try:
-        first = process.stdout.readline() if process.stdout else ""
-        watchdog.cancel()
-        if not first:
-            raise AssertionError(
-                f"serve printed nothing; stderr: {process.stderr.read() if process.stderr else ''}"
-            )
-        yield Served(process, json.loads(first))
-    finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
 
 
 def test_serve_prints_one_json_line_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -165,7 +107,7 @@ def test_bad_options_exit_2_with_a_message(arguments: list[str], tmp_path: Path)
     result = subprocess.run(
         [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d"), *arguments],
         cwd=REPO_ROOT,
-        env=_env(),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=START_TIMEOUT,
@@ -181,7 +123,7 @@ def test_a_damaged_data_dir_exits_2(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d")],
         cwd=REPO_ROOT,
-        env=_env(),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=START_TIMEOUT,
@@ -203,7 +145,7 @@ def test_demo_runs_the_readme_flow_and_exits_0() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "evervault.local", "demo"],
         cwd=REPO_ROOT,
-        env=_env(),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=120,
