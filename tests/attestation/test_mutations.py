@@ -12,7 +12,7 @@ Two mutations are not rejections, by design, and are checked precisely instead:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -70,10 +70,8 @@ def simulated() -> Subject:
     return Subject(
         document=simulator.document,
         certificate_der=simulator.tls_certificate.public_bytes(serialization.Encoding.DER),
-        instant=datetime.fromtimestamp(
-            simulator.tls_certificate.not_valid_before_utc.timestamp() + 86400 + 60,
-            tz=simulator.tls_certificate.not_valid_before_utc.tzinfo,
-        ),
+        # Ten minutes into the signing certificate's three-hour window.
+        instant=simulator.pki.signing.certificate.not_valid_before_utc + timedelta(minutes=10),
         trust_root=NitroTrustRoot.for_testing_only(simulator.root_certificate_pem),
     )
 
