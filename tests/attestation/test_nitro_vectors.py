@@ -70,8 +70,17 @@ def test_vectors_folder_is_present() -> None:
     assert len(manifest_cases()) >= 30
 
 
-@pytest.mark.parametrize("case", manifest_cases(), ids=_case_id)
-def test_manifest_case_gets_the_reference_verdict(case: dict[str, Any]) -> None:
+# Without the vectors one placeholder case skips (or fails, when required) with the reason.
+CASES = [pytest.param(case, id=_case_id(case)) for case in manifest_cases()] or [
+    pytest.param(None, id="vectors-missing")
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_manifest_case_gets_the_reference_verdict(case: dict[str, Any] | None) -> None:
+    if case is None:
+        require_vectors()
+        return
     expected = FRIENDLIER_VERDICTS.get(case["id"], case["expected"])
     if case["id"] in FRIENDLIER_VERDICTS:
         assert "quirk" in case, "only documented quirks may differ from the reference"
