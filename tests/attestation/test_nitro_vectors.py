@@ -93,6 +93,7 @@ def test_the_manifest_root_is_the_pinned_aws_root() -> None:
 
 
 def test_doc_only_cases_pass_with_the_default_pinned_root() -> None:
+    require_vectors()
     for case in manifest_cases():
         if case["kind"] == "doc-only" and case["expected"] == "valid":
             document = _document(case)
