@@ -117,7 +117,8 @@ def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code
     assert isinstance(body["title"], str) and body["title"]
     assert isinstance(body["detail"], str) and body["detail"]
-    return body
+    problem: dict[str, Any] = body
+    return problem
 
 
 ApiFactory = Callable[..., Any]

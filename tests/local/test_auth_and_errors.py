@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -12,7 +14,7 @@ from evervault.local.state import Permission
 from tests.local.conftest import Api, ApiFactory, assert_problem
 
 # (method, path, scheme the endpoint wants, permission it needs, a valid JSON body)
-ENDPOINTS = [
+ENDPOINTS: list[tuple[str, str, str, Permission | None, Any]] = [
     ("GET", "cages/key", "api-key", None, None),
     ("POST", "decrypt", "basic", Permission.DECRYPT, {"data": "plain"}),
     ("POST", "client-side-tokens", "basic", Permission.CREATE_TOKENS, {"payload": "x", "expiry": None}),
@@ -201,7 +203,7 @@ async def test_oversized_bodies_are_413(api_factory: ApiFactory) -> None:
 async def test_oversized_chunked_bodies_are_413(api_factory: ApiFactory) -> None:
     api = await api_factory(max_body_bytes=1000)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(10):
             yield b" " * 200
 

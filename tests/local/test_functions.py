@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from evervault.local.functions import FunctionContext, RegisteredFunction
-from tests.local.conftest import Api, ApiFactory, assert_problem
+from tests.local.conftest import Api, ApiFactory, Reply, assert_problem
 
 RELEASE = threading.Event()
 
@@ -42,7 +42,7 @@ async def fapi(api_factory: ApiFactory) -> Api:
 
 async def _run(
     api: Api, name: str, payload: Any, *, run_async: bool = False, headers: dict[str, str] | None = None
-):  # type: ignore[no-untyped-def]
+) -> Reply:
     return await api.call(
         "POST",
         f"functions/{name}/runs",
