@@ -102,9 +102,9 @@ class AttestedTCPConnector(aiohttp.TCPConnector):
             )
         protocol = await super()._create_connection(req, traces, timeout)
         try:
-            certificate = _peer_certificate(protocol)
+            session = _tls_session(protocol)
             await asyncio.get_running_loop().run_in_executor(
-                None, self.attestation_gate.attest, host, req.url.port or HTTPS_PORT, certificate
+                None, self.attestation_gate.attest, host, req.url.port or HTTPS_PORT, session
             )
         except BaseException:
             protocol.close()
@@ -118,14 +118,14 @@ class AttestedTCPConnector(aiohttp.TCPConnector):
             self.attestation_gate.close()
 
 
-def _peer_certificate(protocol: ResponseHandler) -> bytes | None:
+def _tls_session(protocol: ResponseHandler) -> ssl.SSLObject | ssl.SSLSocket:
     transport = protocol.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     if not isinstance(ssl_object, (ssl.SSLObject, ssl.SSLSocket)):
         raise attestation_failure(
             "malformed-cert", "the connection has no TLS session, so it cannot be attested."
         )
-    return ssl_object.getpeercert(binary_form=True)
+    return ssl_object
 
 
 def attested_connector(

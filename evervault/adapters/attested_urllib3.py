@@ -112,18 +112,18 @@ class AttestedHTTPSConnection(ResolvingHTTPSConnection):
         if gate is None or not gate.covers(self.host):
             return
         try:
-            gate.attest(self.host, self.port, _peer_certificate(self.sock))
+            gate.attest(self.host, self.port, _tls_session(self.sock))
         except BaseException:
             self.close()
             raise
 
 
-def _peer_certificate(sock: object) -> bytes | None:
+def _tls_session(sock: object) -> ssl.SSLSocket:
     if not isinstance(sock, ssl.SSLSocket):
         raise attestation_failure(
             "malformed-cert", "the connection is not a direct TLS socket, so it cannot be attested."
         )
-    return sock.getpeercert(binary_form=True)
+    return sock
 
 
 class ResolvingHTTPSConnectionPool(HTTPSConnectionPool):

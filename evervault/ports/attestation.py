@@ -8,7 +8,7 @@ document source: the certificate itself (seed-era SAN) or an HTTPS fetch of
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from cryptography import x509
 
@@ -33,7 +33,7 @@ class AttestationDocumentSource(Protocol):
 
 
 class PeerCertificateReader(Protocol):
-    """Anything that exposes the DER certificate the TLS peer presented (e.g. ``SSLSocket``)."""
+    """The TLS session of one connection (``ssl.SSLSocket`` or ``ssl.SSLObject``)."""
 
-    def getpeercert(self, binary_form: bool = ...) -> object:
-        """With ``binary_form=True``: the peer's leaf certificate as DER bytes, or ``None``."""
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None:
+        """The peer's leaf certificate as DER bytes, or ``None`` when it sent none."""

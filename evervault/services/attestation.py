@@ -28,7 +28,7 @@ from evervault.domain.attestation.policy import AnyOf, pcr_policy_from
 from evervault.domain.attestation.san import document_from_certificate
 from evervault.domain.attestation.verifier import verify
 from evervault.domain.errors import AttestationError, InvalidArgumentError
-from evervault.ports.attestation import AttestationDocumentSource
+from evervault.ports.attestation import AttestationDocumentSource, PeerCertificateReader
 from evervault.ports.clock import Clock
 
 logger = logging.getLogger("evervault.attestation")
@@ -176,10 +176,11 @@ class AttestationGate:
     def covers(self, host: str) -> bool:
         return self.endpoint.covers(host)
 
-    def attest(self, host: str, port: int, peer_certificate: bytes | None) -> AttestationDocument:
+    def attest(self, host: str, port: int, peer: PeerCertificateReader) -> AttestationDocument:
         """Verify the connection to ``host``; raise ``AttestationError`` to keep it unused."""
         target = self.endpoint.target(host, port)
         policy = self.policies.policy_for(target.name)
+        peer_certificate = peer.getpeercert(binary_form=True)
         if not peer_certificate:
             raise attestation_failure(
                 "malformed-cert", f"{host} presented no TLS certificate to attest."

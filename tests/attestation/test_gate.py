@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -164,8 +165,19 @@ def _gate(
     )
 
 
-def _der(signed: SignedFixture) -> bytes:
-    return tls_certificate_for(signed.tls_key).public_bytes(serialization.Encoding.DER)
+@dataclass(frozen=True)
+class PresentedCertificate:
+    """A TLS session stand-in: the certificate a server presented (or None)."""
+
+    der: bytes | None
+
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None:
+        return self.der
+
+
+def _der(signed: SignedFixture) -> PresentedCertificate:
+    der = tls_certificate_for(signed.tls_key).public_bytes(serialization.Encoding.DER)
+    return PresentedCertificate(der)
 
 
 def test_well_known_documents_are_cached_per_host(signed: SignedFixture) -> None:
@@ -218,7 +230,7 @@ def test_unconfigured_enclave_is_refused_before_any_fetch(signed: SignedFixture)
 def test_a_missing_peer_certificate_is_refused(signed: SignedFixture, certificate: bytes | None) -> None:
     gate = _gate(signed, WellKnownDocuments(CountingFetch([signed.document])))
     with pytest.raises(AttestationError) as caught:
-        gate.attest(HOST, 443, certificate)
+        gate.attest(HOST, 443, PresentedCertificate(certificate))
     assert caught.value.kind == "malformed-cert"
 
 
