@@ -21,6 +21,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEED_CAGES_HOST
 from evervault.domain.errors import EvervaultError
 from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, load_functions_file, parse_function_option
 from evervault.local.runner import DEFAULT_HOST, EmulatorOptions, start_emulator
@@ -108,6 +109,17 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra CA bundle the relay proxy trusts for destinations (e.g. a test server's CA)",
     )
     parser.add_argument(
+        "--enclave",
+        metavar="NAME",
+        help="also run an enclave simulator named NAME for this app (test PKI; printed as enclave_url)",
+    )
+    parser.add_argument(
+        "--enclave-host-suffix",
+        default=SEED_CAGES_HOST,
+        choices=[SEED_CAGES_HOST, GA_CAGES_HOST, ENCLAVES_HOST],
+        help=f"host suffix of the simulated enclave (default {SEED_CAGES_HOST})",
+    )
+    parser.add_argument(
         "--max-body-bytes",
         type=int,
         default=DEFAULT_MAX_BODY_BYTES,
@@ -136,6 +148,8 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_poll_interval=_positive("--relay-poll-interval", arguments.relay_poll_interval),
         relay_proxy=not arguments.no_relay,
         relay_upstream_ca_file=arguments.relay_upstream_ca,
+        enclave_name=arguments.enclave,
+        enclave_host_suffix=arguments.enclave_host_suffix,
     )
 
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from evervault.domain.attestation.hosts import SEED_CAGES_HOST
 from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import ConfigurationError
+from evervault.local.enclave import EnclaveSimulator
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
     RegisteredFunction,
@@ -62,6 +64,8 @@ class EmulatorOptions:
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     relay_proxy: bool = True
     relay_upstream_ca_file: str | None = None
+    enclave_name: str | None = None
+    enclave_host_suffix: str = SEED_CAGES_HOST
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
 
 
@@ -78,6 +82,8 @@ class EmulatorInfo:
     functions: tuple[str, ...] = ()
     relay_url: str | None = None
     enclave_url: str | None = None
+    # How to reach and trust the enclave simulator (its host name does not resolve).
+    enclave: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -101,17 +107,22 @@ class RunningEmulator:
     """An emulator serving on the current event loop; ``await stop()`` ends it."""
 
     def __init__(
-        self, runner: web.AppRunner, info: EmulatorInfo, state: LocalState, relay: RelayProxy | None
+        self,
+        runner: web.AppRunner,
+        info: EmulatorInfo,
+        state: LocalState,
+        threaded: Sequence[RelayProxy | EnclaveSimulator] = (),
     ) -> None:
         self._runner = runner
-        self._relay = relay
+        self._threaded = list(threaded)
         self.info = info
         self.state = state
 
     async def stop(self) -> None:
-        if self._relay is not None:
-            # The proxy joins its worker threads: keep the event loop free meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, self._relay.stop)
+        loop = asyncio.get_running_loop()
+        for server in self._threaded:
+            # These join their worker threads: keep the event loop free meanwhile.
+            await loop.run_in_executor(None, server.stop)
         await self._runner.cleanup()
 
 
@@ -120,29 +131,13 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     state = _open_state(options)
     functions = registered_functions(state, options)
     ca = LocalCA.load_or_create(state.data_dir)
-    settings = ServerSettings(
-        max_body_bytes=options.max_body_bytes,
-        relay_poll_interval=options.relay_poll_interval,
-        ca_certificate_pem=ca.cert_pem,
-    )
-    # No access log: the emulator's output is the one JSON line, and paths are not secrets
-    # but bodies and headers would be.
-    runner = web.AppRunner(create_app(state, functions, settings), access_log=None)
-    await runner.setup()
+    runner = await _serve_api(state, functions, ca, options)
     try:
-        site = web.TCPSite(runner, options.host, options.port)
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()
-        raise ConfigurationError(
-            f"Cannot listen on {options.host}:{options.port} ({error.strerror}); choose another --port."
-        ) from None
-    api_url = _base_url(options.host, _bound_port(runner))
-    try:
-        relay = _start_relay(state, ca, options) if options.relay_proxy else None
+        relay, enclave = _start_side_servers(state, ca, options)
     except BaseException:
         await runner.cleanup()
         raise
+    api_url = _base_url(options.host, _bound_port(runner))
     info = EmulatorInfo(
         api_url=api_url,
         app_id=state.app_id,
@@ -152,8 +147,67 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         run_url=api_url + "run/",
         functions=tuple(sorted(fn.name for fn in functions)),
         relay_url=None if relay is None else relay.url,
+        enclave_url=None if enclave is None else enclave.info.url,
+        enclave=None if enclave is None else _enclave_json(enclave),
     )
-    return RunningEmulator(runner, info, state, relay)
+    threaded = [server for server in (relay, enclave) if server is not None]
+    return RunningEmulator(runner, info, state, threaded)
+
+
+async def _serve_api(
+    state: LocalState, functions: list[RegisteredFunction], ca: LocalCA, options: EmulatorOptions
+) -> web.AppRunner:
+    settings = ServerSettings(
+        max_body_bytes=options.max_body_bytes,
+        relay_poll_interval=options.relay_poll_interval,
+        ca_certificate_pem=ca.cert_pem,
+    )
+    # No access log: the emulator's output is the one JSON line (and logs must never
+    # carry request bodies or headers).
+    runner = web.AppRunner(create_app(state, functions, settings), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, options.host, options.port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise ConfigurationError(
+            f"Cannot listen on {options.host}:{options.port} ({error.strerror}); choose another --port."
+        ) from None
+    return runner
+
+
+def _start_side_servers(
+    state: LocalState, ca: LocalCA, options: EmulatorOptions
+) -> tuple[RelayProxy | None, EnclaveSimulator | None]:
+    """The relay proxy and the enclave simulator, as configured (both thread-based)."""
+    relay = _start_relay(state, ca, options) if options.relay_proxy else None
+    try:
+        enclave = _start_enclave(state, options) if options.enclave_name else None
+    except BaseException:
+        if relay is not None:
+            relay.stop()
+        raise
+    return relay, enclave
+
+
+def _start_enclave(state: LocalState, options: EmulatorOptions) -> EnclaveSimulator:
+    """The enclave simulator for this app (test PKI: clients trust it only explicitly)."""
+    simulator = EnclaveSimulator(
+        name=options.enclave_name or "", app_id=state.app_id, host_suffix=options.enclave_host_suffix
+    )
+    simulator.start()
+    return simulator
+
+
+def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
+    info = simulator.info
+    return {
+        "hostname": info.hostname,
+        "address": f"{info.address[0]}:{info.address[1]}",
+        "ca_bundle": info.ca_bundle_path,
+        "trust_root_pem": info.root_certificate_pem.decode("ascii"),
+        "expected_pcrs": info.expected_pcrs,
+    }
 
 
 def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> RelayProxy:

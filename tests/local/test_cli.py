@@ -161,3 +161,24 @@ def test_demo_runs_the_readme_flow_and_exits_0() -> None:
     ]:
         assert step in result.stdout
     assert "Demo completed" in result.stdout
+
+
+def test_serve_can_run_an_attestable_enclave_simulator_for_the_app(tmp_path: Path) -> None:
+    from evervault.adapters.attested_requests import cage_requests_session
+    from evervault.domain.attestation.chain import NitroTrustRoot
+
+    with serve("--data-dir", str(tmp_path / "d"), "--no-relay", "--enclave", "hello") as served:
+        enclave = served.line["enclave"]
+        assert served.line["enclave_url"].startswith(f"https://hello.{served.line['app_id']}.")
+        host, port = enclave["address"].rsplit(":", 1)
+        session = cage_requests_session(
+            {"hello": enclave["expected_pcrs"]},
+            app_id=served.line["app_id"],
+            trust_root=NitroTrustRoot.for_testing_only(enclave["trust_root_pem"].encode()),
+            ca_bundle=enclave["ca_bundle"],
+            address_override={enclave["hostname"]: (host, int(port))},
+        )
+        with session:
+            response = session.post(served.line["enclave_url"] + "/echo", data=b"attested", timeout=30)
+        assert response.status_code == 200 and response.content == b"attested"
+        assert served.stop() == 0
