@@ -175,24 +175,24 @@ class Emulator:
 
     async def run_function(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        presented = presented_credential(request)
-        if presented is None or presented.scheme is not Scheme.RUN_TOKEN:
-            self.auth.require_key(presented, (Scheme.BASIC, Scheme.RUN_TOKEN), Permission.RUN_FUNCTION)
-        body = await self._json_object(request, "The Function run request")
-        if "payload" not in body:
-            raise bad_request("'payload' is required: the data to run the Function with.")
-        run_async = body.get("async", False)
-        if not isinstance(run_async, bool):
-            raise bad_request("'async' must be true or false.")
+        run_token = self._run_token_or_key(presented_credential(request))
+        payload, run_async = _run_request(await self._json_object(request, "The Function run request"))
         _check_version_header(request)
         function = self._function(name)
-        if presented is not None and presented.scheme is Scheme.RUN_TOKEN:
-            self.tokens.redeem_run_token(presented.value, name, body["payload"])
-        payload = self._decrypt_document(body["payload"])
+        if run_token is not None:
+            self.tokens.redeem_run_token(run_token, name, payload)
+        decrypted = self._decrypt_document(payload)
         if run_async:
-            return json_response(self.runner.schedule(function, payload).to_json(), status=202)
-        record = await self.runner.run(function, payload)
+            return json_response(self.runner.schedule(function, decrypted).to_json(), status=202)
+        record = await self.runner.run(function, decrypted)
         return json_response(record.to_json())
+
+    def _run_token_or_key(self, presented: Presented | None) -> str | None:
+        """The run token a run presents, or ``None`` after checking its API key instead."""
+        if presented is not None and presented.scheme is Scheme.RUN_TOKEN:
+            return presented.value
+        self.auth.require_key(presented, (Scheme.BASIC, Scheme.RUN_TOKEN), Permission.RUN_FUNCTION)
+        return None
 
     async def run_result(self, request: web.Request) -> web.Response:
         self.auth.require_key(presented_credential(request), (Scheme.BASIC,), Permission.RUN_FUNCTION)
@@ -359,6 +359,18 @@ def _require_object(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"{what} must be a JSON object.")
     return body
+
+
+def _run_request(body: dict[str, Any]) -> tuple[Any, bool]:
+    """``(payload, async)`` of a run request ``{"payload": ..., "async": bool}``."""
+    if "payload" not in body:
+        raise bad_request("'payload' is required: the data to run the Function with.")
+    run_async = body.get("async")
+    if run_async is None:  # Node, Go and Ruby send only the payload
+        run_async = False
+    if not isinstance(run_async, bool):
+        raise bad_request("'async' must be true or false.")
+    return body["payload"], run_async
 
 
 def _check_version_header(request: web.Request) -> None:
