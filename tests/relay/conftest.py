@@ -126,11 +126,13 @@ def fake_api(relay_ca: LocalCA, proxy_destinations: list[str]) -> Iterator[FakeA
         body: dict[str, Any] = {
             "appUuid": APP_ID,
             "outboundDestinations": {
-                domain: {"destinationDomain": domain, "id": index} for index, domain in enumerate(api.destinations)
+                domain: {"destinationDomain": domain, "id": index}
+                for index, domain in enumerate(api.destinations)
             },
         }
-        return Response(json.dumps(body), content_type="application/json",
-                        headers={"X-Poll-Interval": api.poll_interval})
+        return Response(
+            json.dumps(body), content_type="application/json", headers={"X-Poll-Interval": api.poll_interval}
+        )
 
     def ca_certificate(request: Request) -> Response:
         api.ca_requests.append(dict(request.headers))

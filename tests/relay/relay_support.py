@@ -112,7 +112,10 @@ def _pump(first: socket.socket, second: socket.socket) -> None:
             if not events:
                 return
             for key, _ in events:
-                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-                if not data:
+                try:
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+                except OSError:
                     return
-                key.data.sendall(data)

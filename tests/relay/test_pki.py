@@ -18,7 +18,7 @@ from evervault.domain.errors import ConfigurationError
 from evervault.local.pki import CA_CERT_FILE, CA_KEY_FILE, LocalCA
 
 
-def verify_leaf(ca: LocalCA, chain_pem: bytes, name: x509.GeneralName) -> None:
+def verify_leaf(ca: LocalCA, chain_pem: bytes, name: x509.DNSName | x509.IPAddress) -> None:
     leaf, *intermediates = x509.load_pem_x509_certificates(chain_pem)
     store = verification.Store([ca.certificate])
     verifier = verification.PolicyBuilder().store(store).build_server_verifier(name)
@@ -66,9 +66,9 @@ def test_server_context_completes_a_real_handshake(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=serve)
     thread.start()
-    with socket.create_connection(listener.getsockname()) as raw:
-        with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert tls.recv(5) == b"hello"
+    raw = socket.create_connection(listener.getsockname())
+    with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.recv(5) == b"hello"
     thread.join()
     listener.close()
 

@@ -62,8 +62,19 @@ def test_unusable_urls_are_not_relayed(url: str) -> None:
 
 @pytest.mark.parametrize(
     "rule",
-    ["", "  ", "https://api.example.com", "api.example.com/path", "user@api.example.com", "*", "a*.b.com",
-     "api.example.com:0", "api.example.com:x", "[::1", "[::1]x"],
+    [
+        "",
+        "  ",
+        "https://api.example.com",
+        "api.example.com/path",
+        "user@api.example.com",
+        "*",
+        "a*.b.com",
+        "api.example.com:0",
+        "api.example.com:x",
+        "[::1",
+        "[::1]x",
+    ],
 )
 def test_unusable_rules_are_refused_with_a_hint(rule: str) -> None:
     with pytest.raises(InvalidArgumentError, match="ecryption domain"):
@@ -94,7 +105,9 @@ ports = st.integers(min_value=1, max_value=65535)
 
 @settings(max_examples=60, deadline=None)
 @given(rule_host=hosts, url_host=hosts, port=ports, upper=st.booleans())
-def test_exact_rules_match_iff_the_host_names_are_equal(rule_host: str, url_host: str, port: int, upper: bool) -> None:
+def test_exact_rules_match_iff_the_host_names_are_equal(
+    rule_host: str, url_host: str, port: int, upper: bool
+) -> None:
     rule = rule_host.upper() if upper else rule_host
     relayed = RelayPolicy.build([rule]).decide(f"https://{url_host}:{port}/p").relayed
     assert relayed == (rule_host == url_host)

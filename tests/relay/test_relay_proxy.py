@@ -55,8 +55,10 @@ def test_destination_traffic_is_decrypted_in_json_bodies_and_headers(
         headers={"Content-Type": "application/json", "X-Card": encrypted["card"]["number"]},
     )
     seen = echoed(response)
-    assert json.loads(seen["body"]) == {"card": {"number": "4242 4242", "cvc": 123, "ok": True},
-                                        "list": ["plain", "second"]}
+    assert json.loads(seen["body"]) == {
+        "card": {"number": "4242 4242", "cvc": 123, "ok": True},
+        "list": ["plain", "second"],
+    }
     assert seen["headers"]["X-Card"] == "4242 4242"
     assert "Proxy-Authorization" not in seen["headers"]
 
@@ -68,11 +70,16 @@ def test_form_bodies_text_bodies_and_percent_encoded_values_are_decrypted(
     number = app_keys.encryptor.encrypt(2.5)
     manager = through_relay(relay_proxy, relay_ca)
     form = urlencode({"name": secret, "amount": number, "plain": "x"})
-    seen = echoed(manager.request("POST", echo_url(echo), body=form,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"}))
+    seen = echoed(
+        manager.request(
+            "POST", echo_url(echo), body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+    )
     assert seen["body"] == urlencode({"name": "a b&c=d/é", "amount": "2.5", "plain": "x"})
     text = f"card={secret}; link=https://x.test/?v={quote(secret, safe='')}"
-    seen = echoed(manager.request("POST", echo_url(echo), body=text.encode(), headers={"Content-Type": "text/plain"}))
+    seen = echoed(
+        manager.request("POST", echo_url(echo), body=text.encode(), headers={"Content-Type": "text/plain"})
+    )
     assert seen["body"] == f"card=a b&c=d/é; link=https://x.test/?v={quote('a b&c=d/é', safe='')}"
 
 
@@ -82,8 +89,14 @@ def test_binary_and_compressed_bodies_pass_through_unchanged(
     secret = app_keys.encryptor.encrypt("hidden")
     manager = through_relay(relay_proxy, relay_ca)
     body = json.dumps({"x": secret}).encode()
-    seen = echoed(manager.request("POST", echo_url(echo), body=body,
-                                  headers={"Content-Type": "application/json", "Content-Encoding": "br"}))
+    seen = echoed(
+        manager.request(
+            "POST",
+            echo_url(echo),
+            body=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "br"},
+        )
+    )
     assert seen["body"] == body.decode()
 
 
@@ -91,7 +104,9 @@ def test_a_header_whose_plaintext_is_not_a_legal_header_value_stays_encrypted(
     relay_proxy: RelayProxy, relay_ca: LocalCA, echo: HTTPServer, app_keys: AppKeys
 ) -> None:
     secret = app_keys.encryptor.encrypt("line\r\nInjected: yes")
-    seen = echoed(through_relay(relay_proxy, relay_ca).request("GET", echo_url(echo), headers={"X-Secret": secret}))
+    seen = echoed(
+        through_relay(relay_proxy, relay_ca).request("GET", echo_url(echo), headers={"X-Secret": secret})
+    )
     assert seen["headers"]["X-Secret"] == secret
     assert "Injected" not in seen["headers"]
 
@@ -103,12 +118,20 @@ def test_other_hosts_are_tunnelled_untouched_with_the_destination_certificate(
     # Trusting only the destination's own CA proves the TLS was end to end, not intercepted.
     destination_trust = ssl.create_default_context(cafile=destination_ca_file)
     manager = through_relay(relay_proxy, relay_ca, ssl_context=destination_trust)
-    seen = echoed(manager.request("POST", echo_url(echo, "127.0.0.1"), body=json.dumps({"s": secret}),
-                                  headers={"Content-Type": "application/json"}))
+    seen = echoed(
+        manager.request(
+            "POST",
+            echo_url(echo, "127.0.0.1"),
+            body=json.dumps({"s": secret}),
+            headers={"Content-Type": "application/json"},
+        )
+    )
     assert json.loads(seen["body"]) == {"s": secret}
 
 
-@pytest.mark.parametrize("credential", [None, "wrong-key", "Basic " + base64.b64encode(b"app:wrong").decode()])
+@pytest.mark.parametrize(
+    "credential", [None, "wrong-key", "Basic " + base64.b64encode(b"app:wrong").decode()]
+)
 def test_tunnels_need_the_right_credential_on_connect(
     relay_proxy: RelayProxy, relay_ca: LocalCA, echo: HTTPServer, credential: str | None
 ) -> None:
@@ -122,8 +145,11 @@ def test_basic_app_and_key_credentials_are_accepted(
 ) -> None:
     basic = "Basic " + base64.b64encode(f"{APP_ID}:{API_KEY}".encode()).decode()
     secret = app_keys.encryptor.encrypt("ok")
-    seen = echoed(through_relay(relay_proxy, relay_ca, credential=basic).request(
-        "POST", echo_url(echo), body=secret.encode(), headers={"Content-Type": "text/plain"}))
+    seen = echoed(
+        through_relay(relay_proxy, relay_ca, credential=basic).request(
+            "POST", echo_url(echo), body=secret.encode(), headers={"Content-Type": "text/plain"}
+        )
+    )
     assert seen["body"] == "ok"
 
 
@@ -139,8 +165,14 @@ def test_a_key_sent_only_inside_the_tunnel_is_checked_there_and_stripped(
 ) -> None:
     manager = through_relay(relay_proxy, relay_ca, credential=None)
     secret = app_keys.encryptor.encrypt("inside")
-    seen = echoed(manager.request("POST", echo_url(echo), body=secret.encode(),
-                                  headers={"Proxy-Authorization": API_KEY, "Content-Type": "text/plain"}))
+    seen = echoed(
+        manager.request(
+            "POST",
+            echo_url(echo),
+            body=secret.encode(),
+            headers={"Proxy-Authorization": API_KEY, "Content-Type": "text/plain"},
+        )
+    )
     assert seen["body"] == "inside"
     assert "Proxy-Authorization" not in seen["headers"]
     refused = manager.request("GET", echo_url(echo), headers={"Proxy-Authorization": "bad"}, retries=False)
@@ -153,12 +185,12 @@ def test_a_key_sent_only_inside_the_tunnel_is_checked_there_and_stripped(
 def raw_exchange(proxy: RelayProxy, relay_ca: LocalCA, data: bytes) -> bytes:
     assert proxy.url is not None
     port = int(proxy.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with relay_context(relay_ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(data)
-            chunks = []
-            while chunk := tls.recv(65536):
-                chunks.append(chunk)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with relay_context(relay_ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(data)
+        chunks = []
+        while chunk := tls.recv(65536):
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -198,7 +230,9 @@ def test_plain_tcp_garbage_and_abrupt_disconnects_do_not_hurt_the_proxy(
 def test_request_bodies_are_bounded(
     relay_proxy: RelayProxy, relay_ca: LocalCA, echo: HTTPServer, proxy_limits: ProxyLimits
 ) -> None:
-    response = through_relay(relay_proxy, relay_ca).request("POST", echo_url(echo), body=b"x" * 5000, retries=False)
+    response = through_relay(relay_proxy, relay_ca).request(
+        "POST", echo_url(echo), body=b"x" * 5000, retries=False
+    )
     assert response.status == 413
 
 
@@ -206,8 +240,12 @@ def test_unreachable_and_untrusted_destinations_get_502(
     relay_ca: LocalCA, app_keys: AppKeys, echo: HTTPServer, unused_port: int
 ) -> None:
     # No upstream CA: the echo server's certificate is not trusted by the relay.
-    with RelayProxy(decryptor=app_keys.decryptor, authorize=lambda key: key == API_KEY,
-                    destinations=lambda: ["localhost"], ca=relay_ca) as proxy:
+    with RelayProxy(
+        decryptor=app_keys.decryptor,
+        authorize=lambda key: key == API_KEY,
+        destinations=lambda: ["localhost"],
+        ca=relay_ca,
+    ) as proxy:
         manager = through_relay(proxy, relay_ca)
         untrusted = manager.request("GET", echo_url(echo), retries=False)
         assert untrusted.status == 502
@@ -220,8 +258,13 @@ def test_stop_ends_every_proxy_thread(
     relay_ca: LocalCA, app_keys: AppKeys, echo: HTTPServer, destination_ca_file: str
 ) -> None:
     before = {thread for thread in threading.enumerate() if thread.name.startswith("relay-proxy")}
-    proxy = RelayProxy(decryptor=app_keys.decryptor, authorize=lambda key: key == API_KEY,
-                       destinations=lambda: ["localhost"], ca=relay_ca, upstream_ca_file=destination_ca_file)
+    proxy = RelayProxy(
+        decryptor=app_keys.decryptor,
+        authorize=lambda key: key == API_KEY,
+        destinations=lambda: ["localhost"],
+        ca=relay_ca,
+        upstream_ca_file=destination_ca_file,
+    )
     proxy.start()
     manager = through_relay(proxy, relay_ca)
     echoed(manager.request("GET", echo_url(echo)))  # leaves a kept-alive tunnel open
