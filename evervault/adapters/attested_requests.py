@@ -64,9 +64,7 @@ class AttestedHTTPAdapter(HTTPAdapter):
             **pool_kwargs,
         )
 
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         url = request.url or ""
         host = urlsplit(url).hostname or ""
         if self.attestation_gate.covers(host) and select_proxy(url, kwargs.get("proxies")):

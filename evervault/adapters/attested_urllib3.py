@@ -74,9 +74,7 @@ def ca_certificates(ca_bundle: str | os.PathLike[str] | None) -> str:
 class ResolvingHTTPSConnection(HTTPSConnection):
     """An HTTPSConnection that can dial a fixed address for a host name (SNI is unchanged)."""
 
-    def __init__(
-        self, *args: Any, address_override: AddressOverride | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, address_override: AddressOverride | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._address_override = dict(address_override or {})
 
@@ -100,9 +98,7 @@ class ResolvingHTTPSConnection(HTTPSConnection):
 class AttestedHTTPSConnection(ResolvingHTTPSConnection):
     """Attests the server right after the handshake, before any request byte is written."""
 
-    def __init__(
-        self, *args: Any, attestation_gate: AttestationGate | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, attestation_gate: AttestationGate | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._attestation_gate = attestation_gate
 
@@ -139,9 +135,7 @@ class ResolvingPoolManager(urllib3.PoolManager):
 
     https_pool_class: type[HTTPSConnectionPool] = ResolvingHTTPSConnectionPool
 
-    def __init__(
-        self, *, address_override: AddressOverride | None = None, **connection_pool_kw: Any
-    ) -> None:
+    def __init__(self, *, address_override: AddressOverride | None = None, **connection_pool_kw: Any) -> None:
         super().__init__(**connection_pool_kw)
         self._address_override = normalise_address_override(address_override)
         self.pool_classes_by_scheme = {"http": HTTPConnectionPool, "https": self.https_pool_class}

@@ -13,9 +13,7 @@ from evervault.cli import UsageError, attest
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="evervault", description="Evervault SDK command-line tools."
-    )
+    parser = argparse.ArgumentParser(prog="evervault", description="Evervault SDK command-line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     attest.register(commands)
     return parser
@@ -29,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

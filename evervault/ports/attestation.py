@@ -22,9 +22,7 @@ class AttestationDocumentSource(Protocol):
     def refreshable(self) -> bool:
         """True when asking again with ``refresh=True`` can yield a newer document."""
 
-    def document(
-        self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool
-    ) -> bytes:
+    def document(self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool) -> bytes:
         """The document for ``target``; ``refresh`` bypasses (and replaces) any cached copy.
 
         Raises ``AttestationError`` (kind ``no-attestation-doc`` or a SAN kind) when none

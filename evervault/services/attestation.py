@@ -44,8 +44,7 @@ class PcrPolicyRegistry:
     def __init__(self, attestation_data: object, *, poll_interval: float) -> None:
         if not poll_interval > 0:
             raise InvalidArgumentError(
-                f"The PCR provider poll interval must be a positive number of seconds, "
-                f"got {poll_interval!r}."
+                f"The PCR provider poll interval must be a positive number of seconds, got {poll_interval!r}."
             )
         self._static, self._providers = _split_configuration(attestation_data)
         self._latest: dict[str, AnyOf] = {}
@@ -126,9 +125,7 @@ class CertificateSanDocuments:
 
     refreshable = False
 
-    def document(
-        self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool
-    ) -> bytes:
+    def document(self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool) -> bytes:
         return document_from_certificate(peer_certificate)
 
 
@@ -142,9 +139,7 @@ class WellKnownDocuments:
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def document(
-        self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool
-    ) -> bytes:
+    def document(self, target: EnclaveTarget, peer_certificate: x509.Certificate, *, refresh: bool) -> bytes:
         with self._lock:
             cached = None if refresh else self._cache.get(target.host)
         if cached is not None:
@@ -182,9 +177,7 @@ class AttestationGate:
         policy = self.policies.policy_for(target.name)
         peer_certificate = peer.getpeercert(binary_form=True)
         if not peer_certificate:
-            raise attestation_failure(
-                "malformed-cert", f"{host} presented no TLS certificate to attest."
-            )
+            raise attestation_failure("malformed-cert", f"{host} presented no TLS certificate to attest.")
         certificate = load_certificate(peer_certificate, what=f"the TLS certificate of {host}")
         try:
             return self._verify(target, certificate, policy, refresh=False)

@@ -98,9 +98,7 @@ _values = st.recursive(
         st.booleans(),
         st.none(),
     ),
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(_keys, children, max_size=4)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(_keys, children, max_size=4)),
     max_leaves=12,
 )
 

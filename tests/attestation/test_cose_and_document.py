@@ -52,9 +52,7 @@ def test_other_tags_are_malformed_cose(signed: SignedFixture) -> None:
     ],
 )
 def test_structural_cose_errors(signed: SignedFixture, mutate: Any) -> None:
-    assert _kind(decode_cose_sign1, cbor2.dumps(mutate(_parts(signed.document)))) in {
-        "malformed-cose"
-    }
+    assert _kind(decode_cose_sign1, cbor2.dumps(mutate(_parts(signed.document)))) in {"malformed-cose"}
 
 
 def test_a_non_array_is_malformed_cose() -> None:
@@ -165,9 +163,6 @@ def test_duplicate_keys_in_the_payload_are_malformed_cbor(signed: SignedFixture)
     payload = cbor2.dumps(fields)
     # The same map with one more entry that repeats "digest" (a second reader's view).
     duplicated = (
-        bytes([0xA0 | (len(fields) + 1)])
-        + payload[1:]
-        + cbor2.dumps("digest")
-        + cbor2.dumps("SHA384")
+        bytes([0xA0 | (len(fields) + 1)]) + payload[1:] + cbor2.dumps("digest") + cbor2.dumps("SHA384")
     )
     assert _kind(parse_document, duplicated) == "malformed-cbor"

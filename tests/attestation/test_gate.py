@@ -153,9 +153,7 @@ class CountingFetch:
         return self.documents[min(len(self.urls), len(self.documents)) - 1]
 
 
-def _gate(
-    signed: SignedFixture, documents: object, data: object = None
-) -> AttestationGate:
+def _gate(signed: SignedFixture, documents: object, data: object = None) -> AttestationGate:
     return AttestationGate(
         EnclaveEndpoint.enclaves("app_1"),
         PcrPolicyRegistry(data if data is not None else {"hello": GOOD}, poll_interval=60),
@@ -247,5 +245,3 @@ def test_covers_delegates_to_the_endpoint(signed: SignedFixture) -> None:
     gate = _gate(signed, CertificateSanDocuments())
     assert gate.covers(HOST) and not gate.covers("example.com")
     gate.close()
-
-

@@ -134,9 +134,7 @@ def _refused(
 @pytest.mark.parametrize("client", CLIENTS)
 def test_right_pcrs_pass(simulator_factory: Any, client: str, era: str) -> None:
     simulator, info = simulator_factory(era)
-    echoed = post_secret(
-        client, info, era, {NAME: simulator.expected_pcrs}, trust_root=_test_root(simulator)
-    )
+    echoed = post_secret(client, info, era, {NAME: simulator.expected_pcrs}, trust_root=_test_root(simulator))
     assert echoed == SECRET
     assert [request.body for request in simulator.received] == [SECRET]
 
@@ -191,9 +189,7 @@ def test_unconfigured_enclave_fails_closed(simulator_factory: Any, client: str) 
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_explicit_empty_policy_checks_document_and_binding_only(
-    simulator_factory: Any, client: str
-) -> None:
+def test_explicit_empty_policy_checks_document_and_binding_only(simulator_factory: Any, client: str) -> None:
     simulator, info = simulator_factory()
     echoed = post_secret(client, info, SEED_CAGES_HOST, {NAME: {}}, trust_root=_test_root(simulator))
     assert echoed == SECRET

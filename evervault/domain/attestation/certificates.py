@@ -27,9 +27,7 @@ def load_certificate(data: bytes, *, what: str = "the certificate") -> x509.Cert
 def subject_public_key_info(certificate: x509.Certificate) -> bytes:
     """The DER SubjectPublicKeyInfo, the value a Nitro document's user_data binds to."""
     try:
-        return certificate.public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-        )
+        return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise attestation_failure(
             "malformed-cert",

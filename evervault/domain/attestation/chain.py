@@ -52,15 +52,12 @@ class NitroTrustRoot:
         return f"NitroTrustRoot({label}, sha256={self.sha256_fingerprint})"
 
 
-def verify_chain(
-    document: AttestationDocument, at: datetime, trust_root: NitroTrustRoot
-) -> x509.Certificate:
+def verify_chain(document: AttestationDocument, at: datetime, trust_root: NitroTrustRoot) -> x509.Certificate:
     """Validate the document's chain at ``at``; return the signing certificate."""
     instant = require_aware(at)
     leaf = load_certificate(document.certificate, what="the signing certificate")
     bundle = [
-        load_certificate(der, what=f"cabundle[{position}]")
-        for position, der in enumerate(document.cabundle)
+        load_certificate(der, what=f"cabundle[{position}]") for position, der in enumerate(document.cabundle)
     ]
     root, intermediates = bundle[0], bundle[1:]
     _require_pinned_root(root, trust_root)
@@ -94,9 +91,7 @@ def _require_pinned_root(root: x509.Certificate, trust_root: NitroTrustRoot) -> 
         )
 
 
-def _leaf_first(
-    leaf: x509.Certificate, bundle: list[x509.Certificate]
-) -> list[tuple[str, x509.Certificate]]:
+def _leaf_first(leaf: x509.Certificate, bundle: list[x509.Certificate]) -> list[tuple[str, x509.Certificate]]:
     named = [(f"cabundle[{position}]", cert) for position, cert in enumerate(bundle)]
     return [("the signing certificate", leaf), *reversed(named)]
 
@@ -114,8 +109,7 @@ def _require_valid_at(certificate: x509.Certificate, instant: datetime, name: st
     if instant < not_before:
         raise attestation_failure(
             "not-yet-valid",
-            f"{name} ({window}) is not valid yet at {instant.isoformat()}. "
-            "Check the local clock.",
+            f"{name} ({window}) is not valid yet at {instant.isoformat()}. Check the local clock.",
         )
 
 
@@ -170,7 +164,4 @@ def _must_allow_signing(
     usage: x509.KeyUsage | None,
 ) -> None:
     if usage is not None and not usage.digital_signature:
-        raise AttestationError(
-            "the signing certificate's key usage forbids signatures", kind="invalid-chain"
-        )
-
+        raise AttestationError("the signing certificate's key usage forbids signatures", kind="invalid-chain")

@@ -79,9 +79,7 @@ def verify_es384(message: CoseSign1, public_key: object) -> None:
     r = int.from_bytes(message.signature[:half], "big")
     s = int.from_bytes(message.signature[half:], "big")
     try:
-        public_key.verify(
-            encode_dss_signature(r, s), message.to_be_signed(), ec.ECDSA(hashes.SHA384())
-        )
+        public_key.verify(encode_dss_signature(r, s), message.to_be_signed(), ec.ECDSA(hashes.SHA384()))
     except InvalidSignature as exc:
         raise attestation_failure(
             "bad-signature",
@@ -116,9 +114,7 @@ def _head(major: int, argument: int) -> bytes:
         return bytes([(major << 5) | argument])
     # Byte-string lengths always fit in 8 bytes, so one of the four widths is chosen.
     info, width = next(
-        (24 + index, width)
-        for index, width in enumerate((1, 2, 4, 8))
-        if argument < 1 << (8 * width)
+        (24 + index, width) for index, width in enumerate((1, 2, 4, 8)) if argument < 1 << (8 * width)
     )
     return bytes([(major << 5) | info]) + argument.to_bytes(width, "big")
 

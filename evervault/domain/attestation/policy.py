@@ -44,9 +44,7 @@ class PCRs:
         """Build from ``{"pcr_0": "...", ...}``; unknown keys are refused (a typo is no wildcard)."""
         unknown = sorted(str(key) for key in values if key not in PCR_INDEX_BY_FIELD)
         if unknown:
-            raise InvalidPCRsError(
-                f"Unknown PCR key(s) {unknown}; use only {sorted(PCR_INDEX_BY_FIELD)}."
-            )
+            raise InvalidPCRsError(f"Unknown PCR key(s) {unknown}; use only {sorted(PCR_INDEX_BY_FIELD)}.")
         return cls(**{str(key): _text(str(key), value) for key, value in values.items()})
 
     def expected(self) -> dict[str, str]:
@@ -111,9 +109,7 @@ def _single_set(value: object) -> PCRs:
         return value
     if isinstance(value, Mapping):
         return PCRs.from_mapping(value)
-    raise InvalidPCRsError(
-        f"Each roll-over alternative must be a dict or PCRs; got {type(value).__name__}."
-    )
+    raise InvalidPCRsError(f"Each roll-over alternative must be a dict or PCRs; got {type(value).__name__}.")
 
 
 def _text(name: str, value: object) -> str | None:
