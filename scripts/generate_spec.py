@@ -969,8 +969,29 @@ def decrypt_only_vectors() -> Iterator[Json]:
     )
 
 
+def negated_scalar(curve: str, scalar: bytes) -> bytes:
+    """n - e: its public key is -E, the same x with the other parity (prefix 02 <-> 03)."""
+    order = PARAMS[curve].n
+    return ((order - int.from_bytes(scalar, "big")) % order).to_bytes(32, "big")
+
+
+PARITY_TWIN_NOTE = (
+    "Parity twin of the eph-doc vector: ephemeral scalar n - e, so the key prefix flips (02 <-> 03) "
+    "and x-only ECDH gives the same secret. Raw-secret versions without AAD (RFVC, T1JL, files v0/v2) "
+    "produce the identical ciphertext; a decoder cannot and must not reject it."
+)
+
+
+def parity_twin_strings() -> Iterator[Json]:
+    twin = negated_scalar(K1, EPH_DOC)
+    for value_name, value in (("hello", "hello"), ("int-42", 42)):
+        vector = _round_trip_vector(K1, None, "parity-twin", twin, IV_DOC, TS_DOC, value_name, value)
+        vector["note"] = PARITY_TWIN_NOTE
+        yield vector
+
+
 def build_strings() -> Json:
-    vectors = list(round_trip_vectors()) + list(decrypt_only_vectors())
+    vectors = list(round_trip_vectors()) + list(parity_twin_strings()) + list(decrypt_only_vectors())
     by_expected = {vector["expected"]: vector for vector in vectors}
     for published in DOC_STRINGS:
         vector = by_expected.get(published)
@@ -1038,6 +1059,20 @@ def build_files() -> Json:
             if vector["expected"] == DOC_FILES[curve]:
                 vector["source"] = "wire-format 6.1"
             vectors.append(vector)
+    twin = negated_scalar(K1, EPH_DOC)
+    vector = file_vector(
+        f"{K1}-v2-parity-twin",
+        "both",
+        FileInputs(K1, 2, "app-1", twin, IV_DOC, b"hello file"),
+        None,
+        PARITY_TWIN_NOTE,
+    )
+    if (
+        domain_encryptor(K1, "app-1", twin, IV_DOC, TS_DOC).encrypt_file(b"hello file").hex()
+        != vector["expected"]
+    ):
+        raise SystemExit("domain file encryption disagrees with the reference for the parity twin")
+    vectors.append(vector)
     for curve, version in ((K1, 0), (P256, 1)):
         inputs = FileInputs(curve, version, "app-1", EPH_DOC, IV_DOC, b"hello file")
         note = "Python up to 2.2.0: the v2/v3 layout without the trailing CRC-32."
@@ -1148,6 +1183,8 @@ def invalid_strings() -> Iterator[tuple[str, str, str, str]]:
         ),
         ("rfvc-as-s0ls", _replace_segment(k1, 1, "S0lS"), "S0lS uses the KDF key, RFVC the raw secret"),
         ("tk9d-as-t1jl", _replace_segment(p256, 1, "T1JL"), "T1JL uses the raw secret"),
+        ("tk9d-key-parity-flipped", _flip_key_parity(p256), "the KDF hashes the full point (y included)"),
+        ("s0ls-key-parity-flipped", _flip_key_parity(s0ls), "the KDF and the v2 AAD bind the full point"),
         ("qktc-as-tk9d", _replace_segment(qktc, 1, "Tk9D"), "different AAD"),
         ("qktc-as-tenz", _replace_segment(qktc, 1, "TENZ"), "TENZ authenticates only the app key"),
         ("s0ls-datatype-added", _insert_segment(s0ls, 2, "number"), "the v2 AAD binds the datatype"),
@@ -1226,6 +1263,11 @@ def invalid_strings() -> Iterator[tuple[str, str, str, str]]:
     ]
     for name, text, note in metadata:
         yield f"metadata-{name}", text, "metadata", note
+
+
+def _flip_key_parity(text: str) -> str:
+    key = base64.b64decode(text.split(":")[-3])
+    return _replace_segment(text, len(text.split(":")) - 3, b64_unpadded(bytes((key[0] ^ 1,)) + key[1:]))
 
 
 def _non_canonical_ciphertext(text: str) -> str:
@@ -1322,6 +1364,12 @@ def invalid_files() -> Iterator[tuple[str, bytes, str, str]]:
         ref_file(FileInputs(P256, 3, "app-2", EPH_DOC, IV_DOC, b"hello file"))[0],
         "decryption-failed",
         "encrypted for app-2, decrypted with app-1",
+    )
+    yield (
+        "auth-v3-key-parity-flipped",
+        with_crc(flip(p256[:-4], 9)),
+        "decryption-failed",
+        "the P-256 file key comes from the KDF, which hashes the full point",
     )
     yield (
         "auth-other-ephemeral-key",

@@ -377,3 +377,22 @@ def test_invalid_file_is_rejected(vector: Json) -> None:
     with pytest.raises(errors.CiphertextError) as caught:
         decryptor_for("app-1").decrypt_file(bytes.fromhex(vector["input"]))
     assert type(caught.value) is ERROR_CLASSES[vector["error"]]
+
+
+def test_parity_twins_share_the_ciphertext_of_their_original() -> None:
+    """x-only ECDH: the negated ephemeral key yields the same raw-secret ciphertext (see spec README)."""
+    by_id = {v["id"]: v for v in vectors("strings.json")}
+    twins = [v for v in vectors("strings.json") if "parity-twin" in v["id"]]
+    assert twins
+    for twin in twins:
+        original = by_id[twin["id"].replace("parity-twin", "doc")]
+        twin_segments, original_segments = twin["expected"].split(":"), original["expected"].split(":")
+        assert twin_segments[-2] == original_segments[-2]  # identical ciphertext and tag
+        twin_key, original_key = (
+            base64.b64decode(s[-3] + "=" * (-len(s[-3]) % 4)) for s in (twin_segments, original_segments)
+        )
+        assert twin_key[0] ^ original_key[0] == 1 and twin_key[1:] == original_key[1:]
+    files = {v["id"]: v for v in vectors("files.json")}
+    twin_file = bytes.fromhex(files["secp256k1-v2-parity-twin"]["expected"])
+    original_file = bytes.fromhex(files["secp256k1-v2-hello-file"]["expected"])
+    assert twin_file[9] ^ original_file[9] == 1 and twin_file[10:-4] == original_file[10:-4]
