@@ -87,9 +87,9 @@ class Authenticator:
         self,
         presented: Presented | None,
         schemes: tuple[Scheme, ...],
-        permission: Permission | None = None,
+        *permissions: Permission,
     ) -> ApiKey:
-        """The API key of a request made with one of ``schemes``, holding ``permission``."""
+        """The API key of a request made with one of ``schemes``, holding every one of ``permissions``."""
         expected = " or ".join(_describe(scheme) for scheme in schemes)
         if presented is None:
             raise unauthorized(f"Send {expected}.")
@@ -100,9 +100,11 @@ class Authenticator:
         key = self._state.find_api_key(presented.value)
         if key is None:
             raise unauthorized("The API key is not valid for this app.")
-        if permission is not None and permission not in key.permissions:
+        missing = [permission.value for permission in permissions if permission not in key.permissions]
+        if missing:
             raise ForbiddenError(
-                f"The API key does not have the {permission.value!r} permission this operation needs.",
+                f"The API key does not have the {' and '.join(map(repr, missing))} permission(s) this "
+                "operation needs.",
                 status_code=403,
                 code="forbidden",
             )

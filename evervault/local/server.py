@@ -162,8 +162,13 @@ class Emulator:
 
     async def client_side_token(self, request: web.Request) -> web.Response:
         # Go sends this call with an Api-Key header; every other SDK with Basic (wire-format 9.14).
+        # The token will decrypt data, so the key must be allowed to decrypt as well: otherwise
+        # a key limited to creating tokens could decrypt anything through them.
         self.auth.require_key(
-            presented_credential(request), (Scheme.BASIC, Scheme.API_KEY), Permission.CREATE_TOKENS
+            presented_credential(request),
+            (Scheme.BASIC, Scheme.API_KEY),
+            Permission.CREATE_TOKENS,
+            Permission.DECRYPT,
         )
         body = await self._json_object(request, "The client-side token request")
         if "payload" not in body or body["payload"] is None:

@@ -13,18 +13,25 @@ from aiohttp import web
 from evervault.local.state import Permission
 from tests.local.conftest import Api, ApiFactory, assert_problem
 
-# (method, path, scheme the endpoint wants, permission it needs, a valid JSON body)
-ENDPOINTS: list[tuple[str, str, str, Permission | None, Any]] = [
-    ("GET", "cages/key", "api-key", None, None),
-    ("POST", "decrypt", "basic", Permission.DECRYPT, {"data": "plain"}),
-    ("POST", "client-side-tokens", "basic", Permission.CREATE_TOKENS, {"payload": "x", "expiry": None}),
-    ("POST", "functions/echo/runs", "basic", Permission.RUN_FUNCTION, {"payload": {"a": 1}}),
-    ("POST", "v2/functions/echo/run-token", "api-key", Permission.CREATE_RUN_TOKEN, {"a": 1}),
-    ("GET", "v2/relay-outbound", "api-key", None, None),
-    ("POST", "run/echo", "api-key", Permission.RUN_FUNCTION, {"a": 1}),
-    ("GET", "_local/relay-destinations", "api-key", None, None),
-    ("PUT", "_local/relay-destinations", "api-key", None, {"destinations": []}),
-    ("POST", "_local/api-keys", "api-key", None, {"permissions": ["decrypt"]}),
+# (method, path, scheme the endpoint wants, permissions it needs, a valid JSON body)
+ENDPOINTS: list[tuple[str, str, str, tuple[Permission, ...], Any]] = [
+    ("GET", "cages/key", "api-key", (), None),
+    ("POST", "decrypt", "basic", (Permission.DECRYPT,), {"data": "plain"}),
+    (
+        "POST",
+        "client-side-tokens",
+        "basic",
+        # A token decrypts: minting one needs the decrypt permission too.
+        (Permission.CREATE_TOKENS, Permission.DECRYPT),
+        {"payload": "x", "expiry": None},
+    ),
+    ("POST", "functions/echo/runs", "basic", (Permission.RUN_FUNCTION,), {"payload": {"a": 1}}),
+    ("POST", "v2/functions/echo/run-token", "api-key", (Permission.CREATE_RUN_TOKEN,), {"a": 1}),
+    ("GET", "v2/relay-outbound", "api-key", (), None),
+    ("POST", "run/echo", "api-key", (Permission.RUN_FUNCTION,), {"a": 1}),
+    ("GET", "_local/relay-destinations", "api-key", (), None),
+    ("PUT", "_local/relay-destinations", "api-key", (), {"destinations": []}),
+    ("POST", "_local/api-keys", "api-key", (), {"permissions": ["decrypt"]}),
 ]
 IDS = [f"{method} {path}" for method, path, *_ in ENDPOINTS]
 
@@ -37,26 +44,26 @@ def _wrong_scheme(api: Api, scheme: str) -> dict[str, str]:
     return api.api_key_header() if scheme == "basic" else api.basic()
 
 
-@pytest.mark.parametrize(("method", "path", "scheme", "permission", "body"), ENDPOINTS, ids=IDS)
+@pytest.mark.parametrize(("method", "path", "scheme", "permissions", "body"), ENDPOINTS, ids=IDS)
 async def test_each_endpoint_accepts_its_own_scheme(
-    api: Api, method: str, path: str, scheme: str, permission: Permission | None, body: object
+    api: Api, method: str, path: str, scheme: str, permissions: tuple[Permission, ...], body: object
 ) -> None:
     reply = await api.call(method, path, headers=_right_auth(api, scheme), json_body=body)
     assert reply.status in (200, 201), reply.body
 
 
-@pytest.mark.parametrize(("method", "path", "scheme", "permission", "body"), ENDPOINTS, ids=IDS)
+@pytest.mark.parametrize(("method", "path", "scheme", "permissions", "body"), ENDPOINTS, ids=IDS)
 async def test_missing_credentials_are_401(
-    api: Api, method: str, path: str, scheme: str, permission: Permission | None, body: object
+    api: Api, method: str, path: str, scheme: str, permissions: tuple[Permission, ...], body: object
 ) -> None:
     problem = assert_problem(await api.call(method, path, json_body=body), 401, "unauthorized")
     assert problem["title"] == "Unauthorized"
     assert problem["detail"].startswith("The request cannot be authenticated.")
 
 
-@pytest.mark.parametrize(("method", "path", "scheme", "permission", "body"), ENDPOINTS, ids=IDS)
+@pytest.mark.parametrize(("method", "path", "scheme", "permissions", "body"), ENDPOINTS, ids=IDS)
 async def test_wrong_key_is_401_and_never_echoed(
-    api: Api, method: str, path: str, scheme: str, permission: Permission | None, body: object
+    api: Api, method: str, path: str, scheme: str, permissions: tuple[Permission, ...], body: object
 ) -> None:
     wrong = api.api_key[:-4] + "AAAA"
     reply = await api.call(method, path, headers=_right_auth(api, scheme, wrong), json_body=body)
@@ -65,31 +72,31 @@ async def test_wrong_key_is_401_and_never_echoed(
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "scheme", "permission", "body"),
+    ("method", "path", "scheme", "permissions", "body"),
     [e for e in ENDPOINTS if e[1] not in ("client-side-tokens",)],
     ids=[i for i, e in zip(IDS, ENDPOINTS, strict=True) if e[1] != "client-side-tokens"],
 )
 async def test_the_other_scheme_is_401(
-    api: Api, method: str, path: str, scheme: str, permission: Permission | None, body: object
+    api: Api, method: str, path: str, scheme: str, permissions: tuple[Permission, ...], body: object
 ) -> None:
     reply = await api.call(method, path, headers=_wrong_scheme(api, scheme), json_body=body)
     assert_problem(reply, 401, "unauthorized")
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "scheme", "permission", "body"),
-    [e for e in ENDPOINTS if e[3] is not None],
-    ids=[i for i, e in zip(IDS, ENDPOINTS, strict=True) if e[3] is not None],
+    ("method", "path", "scheme", "permissions", "body"),
+    [e for e in ENDPOINTS if e[3]],
+    ids=[i for i, e in zip(IDS, ENDPOINTS, strict=True) if e[3]],
 )
-async def test_a_key_without_the_permission_is_403(
-    api: Api, method: str, path: str, scheme: str, permission: Permission, body: object
+async def test_a_key_without_a_needed_permission_is_403(
+    api: Api, method: str, path: str, scheme: str, permissions: tuple[Permission, ...], body: object
 ) -> None:
-    others = [p for p in Permission if p is not permission]
-    limited = api.key_with(*others)
-    reply = await api.call(method, path, headers=_right_auth(api, scheme, limited), json_body=body)
-    problem = assert_problem(reply, 403, "forbidden")
-    assert permission.value in problem["detail"]
-    allowed = api.key_with(permission)
+    for lacking in permissions:
+        limited = api.key_with(*[p for p in Permission if p is not lacking])
+        reply = await api.call(method, path, headers=_right_auth(api, scheme, limited), json_body=body)
+        problem = assert_problem(reply, 403, "forbidden")
+        assert lacking.value in problem["detail"]
+    allowed = api.key_with(*permissions)
     reply = await api.call(method, path, headers=_right_auth(api, scheme, allowed), json_body=body)
     assert reply.status == 200, reply.body
 
