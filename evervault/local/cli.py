@@ -28,6 +28,7 @@ from evervault.local.runner import DEFAULT_HOST, EmulatorOptions, start_emulator
 from evervault.local.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_POLL_INTERVAL_SECONDS
 
 EXIT_USAGE = 2
+MAX_PORT = 65535
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,6 +137,8 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
     if arguments.functions_file:
         functions = [*load_functions_file(arguments.functions_file), *functions]
     relay = arguments.relay_destination
+    if not 0 <= arguments.port <= MAX_PORT:
+        raise EvervaultError(f"--port must be 0 (any free port) to {MAX_PORT}, got {arguments.port}.")
     return EmulatorOptions(
         host=arguments.host,
         port=arguments.port,

@@ -101,6 +101,7 @@ def test_functions_from_options_and_files_are_registered_and_remembered(tmp_path
         ["--functions-file", "/nonexistent/functions.json"],
         ["--max-body-bytes", "0"],
         ["--function-timeout", "-1"],
+        ["--port", "70000"],
     ],
 )
 def test_bad_options_exit_2_with_a_message(arguments: list[str], tmp_path: Path) -> None:
