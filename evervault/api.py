@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evervault.domain.encryption import Encrypted
 from evervault.domain.errors import ConfigurationError
 from evervault.services.client import Client
 from evervault.services.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import requests
 
 
 class Curves:
@@ -102,3 +105,54 @@ def create_client_side_decrypt_token(data: object, expiry: datetime | None = Non
 def create_run_token(function_name: str, data: object = None) -> dict[str, Any]:
     """A single-use token to run ``function_name`` with exactly ``data`` (default ``{}``)."""
     return current_client().create_run_token(function_name, data)
+
+
+# --- attested sessions to Cages and Enclaves ---------------------------------------------
+# The adapters import requests at module level, so they are imported only when used.
+
+
+def cage_requests_session(cage_attestation_data: object = None, **options: Any) -> requests.Session:
+    """A ``requests.Session`` attesting seed-era Cages (``<cage>.<app>.cages.evervault.com``).
+
+    ``cage_attestation_data`` maps cage names to expected PCRs (``{"my-cage": {"pcr_8": "..."}}``),
+    or is a list of such dicts for roll-over; a callable value is a provider polled in the
+    background. ``options`` are the adapter's keyword arguments (``trust_root``, ``ca_bundle``,
+    ``address_override``), used by tests against the local enclave simulator.
+    """
+    from evervault.adapters import attested_requests
+
+    config = current_client().config
+    return attested_requests.cage_requests_session(
+        cage_attestation_data,
+        app_id=config.app_id,
+        pcr_poll_interval=config.pcr_poll_interval,
+        **options,
+    )
+
+
+def attestable_cage_session(cage_attestation_data: object = None, **options: Any) -> requests.Session:
+    """A ``requests.Session`` attesting GA Cages (host suffix ``EV_CAGES_HOST``)."""
+    from evervault.adapters import attested_requests
+
+    config = current_client().config
+    return attested_requests.attestable_cage_session(
+        cage_attestation_data,
+        app_id=config.app_id,
+        host_suffix=config.cages_host,
+        pcr_poll_interval=config.pcr_poll_interval,
+        **options,
+    )
+
+
+def attestable_enclave_session(enclave_attestation_data: object = None, **options: Any) -> requests.Session:
+    """A ``requests.Session`` attesting Enclaves (host suffix ``EV_ENCLAVE_HOST``)."""
+    from evervault.adapters import attested_requests
+
+    config = current_client().config
+    return attested_requests.attestable_enclave_session(
+        enclave_attestation_data,
+        app_id=config.app_id,
+        host_suffix=config.enclave_host,
+        pcr_poll_interval=config.pcr_poll_interval,
+        **options,
+    )
