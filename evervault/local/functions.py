@@ -259,7 +259,9 @@ class FunctionRunner:
             result = await asyncio.wait_for(self._call(function, arguments), function.timeout_seconds)
         except asyncio.TimeoutError:
             return None
-        except Exception as error:  # noqa: BLE001 - any error of user code is the run's failure result
+        except asyncio.CancelledError:
+            raise  # the server is stopping: not the Function's failure
+        except BaseException as error:  # noqa: BLE001 - whatever user code raises (even SystemExit) fails the run, not the server
             stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             return _failure(str(error) or type(error).__name__, stack)
         return _success(result)

@@ -29,12 +29,17 @@ def returns_a_set(payload: Any) -> Any:
     return {1, 2}
 
 
+def exits(payload: Any) -> Any:
+    raise SystemExit(3)
+
+
 @pytest.fixture
 async def fapi(api_factory: ApiFactory) -> Api:
     functions = [
         RegisteredFunction.create("blocked", wait_for_release, 0.05),
         RegisteredFunction.create("double", async_double, 5),
         RegisteredFunction.create("not-json", returns_a_set, 5),
+        RegisteredFunction.create("exits", exits, 5),
     ]
     api: Api = await api_factory(functions)
     return api
@@ -77,6 +82,12 @@ async def test_an_exception_becomes_a_failure_with_message_and_stack(fapi: Api) 
     assert body["status"] == "failure" and body["id"].startswith("func_run_")
     assert body["error"]["message"] == "card declined"
     assert "SampleFunctionError" in body["error"]["stack"] and "Traceback" in body["error"]["stack"]
+
+
+async def test_even_system_exit_in_a_function_is_only_that_runs_failure(fapi: Api) -> None:
+    body = (await _run(fapi, "exits", {})).json()
+    assert body["status"] == "failure" and "SystemExit" in body["error"]["stack"]
+    assert (await _run(fapi, "echo", {"still": "serving"})).json()["result"] == {"still": "serving"}
 
 
 async def test_a_non_json_result_is_a_failure(fapi: Api) -> None:
