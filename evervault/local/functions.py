@@ -256,21 +256,20 @@ class FunctionRunner:
         context = FunctionContext(run_id, function.name, self._app_id, self._team_id)
         arguments = (payload, context) if function.wants_context else (payload,)
         try:
-            result = await asyncio.wait_for(self._call(function, arguments), function.timeout_seconds)
+            return await asyncio.wait_for(self._call(function, arguments), function.timeout_seconds)
         except asyncio.TimeoutError:
             return None
-        except asyncio.CancelledError:
-            raise  # the server is stopping: not the Function's failure
-        except BaseException as error:  # noqa: BLE001 - whatever user code raises (even SystemExit) fails the run, not the server
-            stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            return _failure(str(error) or type(error).__name__, stack)
-        return _success(result)
 
-    async def _call(self, function: RegisteredFunction, arguments: tuple[Any, ...]) -> Any:
+    async def _call(self, function: RegisteredFunction, arguments: tuple[Any, ...]) -> Outcome:
         if function.is_coroutine:
-            return await function.implementation(*arguments)
+            try:
+                return _success(await function.implementation(*arguments))
+            except asyncio.CancelledError:
+                raise  # a timeout or the server stopping: not the Function's own failure
+            except BaseException as error:  # noqa: BLE001 - see _call_guarded
+                return _failure_of(error)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function.implementation(*arguments))
+        return await loop.run_in_executor(self._pool, _call_guarded, function.implementation, arguments)
 
     def _new_record(self, name: str, status: str) -> RunRecord:
         record = RunRecord(run_id="func_run_" + secrets.token_hex(12), function_name=name, status=status)
@@ -282,6 +281,24 @@ class FunctionRunner:
     def _finish(self, record: RunRecord, outcome: Outcome) -> RunRecord:
         record.status, record.result, record.error = outcome.status, outcome.result, outcome.error
         return record
+
+
+def _call_guarded(implementation: Callable[..., Any], arguments: tuple[Any, ...]) -> Outcome:
+    """Run user code on a worker thread, turning anything it raises into the run's failure.
+
+    Caught here, in the thread, because asyncio re-raises ``SystemExit`` and
+    ``KeyboardInterrupt`` from a future straight out of the event loop: a Function that
+    raises them must fail its run, not stop the server.
+    """
+    try:
+        return _success(implementation(*arguments))
+    except BaseException as error:  # noqa: BLE001 - whatever user code raises fails the run
+        return _failure_of(error)
+
+
+def _failure_of(error: BaseException) -> Outcome:
+    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return _failure(str(error) or type(error).__name__, stack)
 
 
 def _success(result: Any) -> Outcome:

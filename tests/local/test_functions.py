@@ -33,6 +33,10 @@ def exits(payload: Any) -> Any:
     raise SystemExit(3)
 
 
+async def async_interrupts(payload: Any) -> Any:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture
 async def fapi(api_factory: ApiFactory) -> Api:
     functions = [
@@ -40,6 +44,7 @@ async def fapi(api_factory: ApiFactory) -> Api:
         RegisteredFunction.create("double", async_double, 5),
         RegisteredFunction.create("not-json", returns_a_set, 5),
         RegisteredFunction.create("exits", exits, 5),
+        RegisteredFunction.create("interrupts", async_interrupts, 5),
     ]
     api: Api = await api_factory(functions)
     return api
@@ -85,8 +90,9 @@ async def test_an_exception_becomes_a_failure_with_message_and_stack(fapi: Api) 
 
 
 async def test_even_system_exit_in_a_function_is_only_that_runs_failure(fapi: Api) -> None:
-    body = (await _run(fapi, "exits", {})).json()
-    assert body["status"] == "failure" and "SystemExit" in body["error"]["stack"]
+    for name, raised in [("exits", "SystemExit"), ("interrupts", "KeyboardInterrupt")]:
+        body = (await _run(fapi, name, {})).json()
+        assert body["status"] == "failure" and raised in body["error"]["stack"]
     assert (await _run(fapi, "echo", {"still": "serving"})).json()["result"] == {"still": "serving"}
 
 
