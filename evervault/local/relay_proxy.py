@@ -25,47 +25,28 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import logging
-import re
 import selectors
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import h11
 
-from evervault.domain.ciphertext import Datatype, looks_encrypted
-from evervault.domain.coercion import to_text
 from evervault.domain.decryption import Decryptor
-from evervault.domain.errors import EvervaultError
 from evervault.domain.relay import Endpoint, RelayPolicy, normalise_host
 from evervault.local.pki import LocalCA
+from evervault.local.relay_decryption import HOP_BY_HOP, decrypt_request, header_value
 
 logger = logging.getLogger("evervault.local.relay")
 
 READ_CHUNK = 65536
 PROXY_REALM = b'Basic realm="Evervault Relay"'
-# Hop-by-hop headers (RFC 9110 7.6.1) and the relay's own credential never travel onwards.
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -291,7 +272,7 @@ class Session:
         self._connect(request, endpoint)
 
     def _connect(self, request: h11.Request, endpoint: Endpoint) -> None:
-        credential = _header(request.headers, b"proxy-authorization")
+        credential = header_value(request.headers, b"proxy-authorization")
         authorised = credential is not None and self._proxy.is_authorised(credential_from_header(credential))
         intercept = self._proxy.is_destination(endpoint)
         # Without a credential on the CONNECT, only an intercepted tunnel can still be
@@ -398,12 +379,14 @@ class Interceptor:
             _send_proxy_auth_required(self._http, self._inner)
             return False
         headers, body = decrypt_request(self._proxy.decryptor, request.headers, body)
-        forwarded = h11.Request(method=request.method, target=request.target, headers=headers)
+        # One upstream connection per request, so tell the destination not to keep it open.
+        upstream_headers = [*headers, (b"connection", b"close")]
+        forwarded = h11.Request(method=request.method, target=request.target, headers=upstream_headers)
         self._forward(forwarded, body)
         return self._http.our_state is h11.DONE and self._http.their_state is h11.DONE
 
     def _credential_ok(self, request: h11.Request) -> bool:
-        credential = _header(request.headers, b"proxy-authorization")
+        credential = header_value(request.headers, b"proxy-authorization")
         if credential is None:
             return self._authorised_tunnel
         return self._proxy.is_authorised(credential_from_header(credential))
@@ -441,148 +424,6 @@ class Interceptor:
                 return
             else:
                 raise h11.RemoteProtocolError("the destination closed the connection early")
-
-
-# --- decryption of requests -----------------------------------------------------------------
-
-# An ev-string, literal or with its separators percent-encoded (``%3A`` ``:``, ``%24`` ``$``,
-# plus ``%2B``/``%2F`` inside base64). Matching stops at the first terminator, which no
-# ev-string contains earlier.
-_EV_TOKEN = re.compile(rb"ev(?::|%3[Aa])[A-Za-z0-9+/%:]{60,}?(?::|%3[Aa])(?:\$|%24)")
-# The body is re-framed with a fresh Content-Length; Expect was answered by the relay itself.
-_NOT_FORWARDED = HOP_BY_HOP | {b"content-length", b"expect"}
-_HEADER_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?")
-
-
-def decrypt_request(
-    decryptor: Decryptor, headers: Iterable[tuple[bytes, bytes]], body: bytes
-) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """Headers (hop-by-hop removed, ev-strings decrypted, framing reset) and the decrypted body."""
-    headers = list(headers)
-    had_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
-    kept = [(name, value) for name, value in headers if name not in _NOT_FORWARDED]
-    content_type = (_header(kept, b"content-type") or "").lower()
-    encoding = (_header(kept, b"content-encoding") or "identity").lower()
-    if encoding == "identity":
-        body = decrypt_body(decryptor, content_type, body)
-    decrypted = [(name, decrypt_header_value(decryptor, value)) for name, value in kept]
-    if body or had_body:
-        decrypted.append((b"content-length", str(len(body)).encode()))
-    return decrypted, body
-
-
-def decrypt_header_value(decryptor: Decryptor, value: bytes) -> bytes:
-    replaced = substitute_tokens(decryptor, value)
-    if replaced == value or (replaced and not _HEADER_VALUE.fullmatch(replaced)):
-        return value  # plaintext that is not a legal header value (e.g. a line break) stays encrypted
-    return replaced
-
-
-def decrypt_body(decryptor: Decryptor, content_type: str, body: bytes) -> bytes:
-    """Every ev-string in a JSON, form-encoded or text body; other bodies are returned as is."""
-    if not body or b"ev" not in body:
-        return body
-    if "json" in content_type:
-        decrypted = _decrypt_json(decryptor, body)
-        if decrypted is not None:
-            return decrypted
-    if "application/x-www-form-urlencoded" in content_type:
-        return _decrypt_form(decryptor, body)
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body  # binary content: nothing that looks like text is touched
-    return substitute_tokens(decryptor, body)
-
-
-def substitute_tokens(decryptor: Decryptor, data: bytes) -> bytes:
-    """Replace each ev-string (literal or percent-encoded) by its plaintext in the same encoding."""
-
-    def replace(match: re.Match[bytes]) -> bytes:
-        token = match.group(0)
-        encoded = b"%" in token
-        text = unquote(token.decode("ascii")) if encoded else token.decode("ascii")
-        plaintext = _plaintext_text(decryptor, text)
-        if plaintext is None:
-            return token
-        return quote(plaintext, safe="").encode("ascii") if encoded else plaintext.encode("utf-8")
-
-    return _EV_TOKEN.sub(replace, data)
-
-
-def _decrypt_json(decryptor: Decryptor, body: bytes) -> bytes | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    changed = [False]
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str) and looks_encrypted(value):
-            decrypted = _typed_plaintext(decryptor, value)
-            if decrypted is not _UNCHANGED:
-                changed[0] = True
-                return decrypted
-            return value
-        if isinstance(value, dict):
-            return {walk_key(key): walk(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
-
-    def walk_key(key: str) -> str:
-        plaintext = _plaintext_text(decryptor, key) if looks_encrypted(key) else None
-        if plaintext is None:
-            return key
-        changed[0] = True
-        return plaintext
-
-    try:
-        result = walk(document)
-    except RecursionError:
-        return None
-    return json.dumps(result, ensure_ascii=False).encode("utf-8") if changed[0] else body
-
-
-def _decrypt_form(decryptor: Decryptor, body: bytes) -> bytes:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
-        return body
-    changed = False
-    decrypted: list[tuple[str, str]] = []
-    for key, value in pairs:
-        new_key = _plaintext_text(decryptor, key) if looks_encrypted(key) else None
-        new_value = _plaintext_text(decryptor, value) if looks_encrypted(value) else None
-        changed = changed or new_key is not None or new_value is not None
-        decrypted.append((key if new_key is None else new_key, value if new_value is None else new_value))
-    return urlencode(decrypted).encode("ascii") if changed else body
-
-
-_UNCHANGED = object()
-
-
-def _typed_plaintext(decryptor: Decryptor, text: str) -> Any:
-    try:
-        return decryptor.decrypt_string(text).value
-    except EvervaultError as error:
-        logger.warning("Relay proxy: an encrypted value could not be decrypted (%s)", type(error).__name__)
-        return _UNCHANGED
-
-
-def _plaintext_text(decryptor: Decryptor, text: str) -> str | None:
-    """The plaintext as text (numbers and booleans in their encrypted form), or ``None``."""
-    try:
-        decrypted = decryptor.decrypt_string(text)
-    except EvervaultError as error:
-        logger.warning("Relay proxy: an encrypted value could not be decrypted (%s)", type(error).__name__)
-        return None
-    value = decrypted.value
-    if value is None:
-        return "null"
-    if decrypted.datatype is Datatype.STRING and isinstance(value, str):
-        return value
-    return to_text(value)[1]
 
 
 # --- credentials and targets ------------------------------------------------------------------
@@ -724,13 +565,6 @@ def _unreachable(endpoint: Endpoint, error: BaseException) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"TLS to {endpoint.host} failed certificate verification ({error.verify_message})."
     return f"The relay could not reach {endpoint.host}:{endpoint.port} ({type(error).__name__})."
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 # --- streams -------------------------------------------------------------------------------------

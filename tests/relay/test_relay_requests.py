@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from evervault.services.relay import disable_outbound_relay, enable_outbound_rel
 from .conftest import AppKeys, FakeApi
 from .relay_support import API_KEY, RecordingTunnelProxy, echo_url
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ORIGINALS = {
     "HTTPAdapter.send": requests.adapters.HTTPAdapter.send,
     "Session.request": requests.Session.request,
@@ -190,21 +191,56 @@ def test_after_disable_requests_behaves_as_in_a_fresh_interpreter(
     assert json.loads(here[0][1]) == document and here[1] == "SSLError"
 
 
+LIFECYCLE_PROBE = """
+import json, os, sys, tempfile, threading, requests
+from evervault.services.client import Client
+from evervault.services.relay import enable_outbound_relay, disable_outbound_relay
+app_id, api_key, api_url, ca_url, relay_url, url, document = sys.argv[1:8]
+threads_before = {thread.ident for thread in threading.enumerate()}
+client = Client(app_id, api_key, base_url=api_url, ca_host=ca_url, relay_url=relay_url, environ={})
+relay = enable_outbound_relay(client)  # configuration mode: starts the poller
+polling = relay.is_polling
+body = requests.post(url, json=json.loads(document), timeout=10).json()["body"]
+disable_outbound_relay()
+client.close()
+print(json.dumps({
+    "polling_while_enabled": polling,
+    "body": json.loads(body),
+    "threads_left": [t.name for t in threading.enumerate() if t.ident not in threads_before],
+    "temp_files": os.listdir(tempfile.gettempdir()),
+}))
+"""
+
+
 def test_no_temporary_file_and_no_thread_survives(
-    client: Client, echo: HTTPServer, app_keys: AppKeys, fake_api: FakeApi
+    client: Client, echo: HTTPServer, app_keys: AppKeys, fake_api: FakeApi, tmp_path: Path
 ) -> None:
-    temp_dir = tempfile.gettempdir()
-    files_before = set(os.listdir(temp_dir))
-    threads_before = set(threading.enumerate())
-    relay = enable_outbound_relay(client)  # configuration mode: starts the poller
-    assert relay.is_polling
-    assert (
-        body_seen(requests.post(echo_url(echo), json=encrypted_document(app_keys.encryptor), timeout=10))[
-            "cvc"
-        ]
-        == 123
+    # A fresh interpreter with a private, empty temporary directory: other processes on this
+    # machine cannot add files to it, so anything found there was left behind by the relay.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    config = client.config
+    arguments = [
+        config.app_id,
+        config.api_key,
+        config.api_url,
+        config.relay.cert_url,
+        config.relay.tunnel_url,
+        echo_url(echo),
+        json.dumps(encrypted_document(app_keys.encryptor)),
+    ]
+    env = {**os.environ, "TMPDIR": str(private_tmp), "PYTHONPATH": str(REPO_ROOT)}
+    completed = subprocess.run(
+        [sys.executable, "-c", LIFECYCLE_PROBE, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+        cwd=REPO_ROOT,
     )
-    disable_outbound_relay()
-    assert not relay.is_polling
-    assert set(threading.enumerate()) - threads_before == set()
-    assert set(os.listdir(temp_dir)) == files_before
+    outcome = json.loads(completed.stdout)
+    assert outcome["polling_while_enabled"] is True
+    assert outcome["body"] == {"card": "4242 4242 4242 4242", "cvc": 123}
+    assert outcome["threads_left"] == []
+    assert outcome["temp_files"] == []
