@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evervault.domain.errors import ConfigurationError, FunctionTimeoutError
+from evervault.domain.errors import ConfigurationError, FunctionTimeoutError, RateLimitError
 from evervault.local.state import FunctionConfig
 
 logger = logging.getLogger("evervault.local")
@@ -38,6 +38,7 @@ logger = logging.getLogger("evervault.local")
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_WORKERS = 8
 MAX_KEPT_RUNS = 1024
+MAX_PENDING_ASYNC_RUNS = 256
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,13 @@ class FunctionRunner:
 
     def schedule(self, function: RegisteredFunction, payload: Any) -> RunRecord:
         """Queue an async run; the returned record says ``scheduled`` until it completes."""
+        if len(self._background) >= MAX_PENDING_ASYNC_RUNS:
+            raise RateLimitError(
+                f"{MAX_PENDING_ASYNC_RUNS} async Function runs are already pending; retry when some "
+                "have completed.",
+                status_code=429,
+                code="too-many-requests",
+            )
         record = self._new_record(function.name, "scheduled")
         task = asyncio.get_running_loop().create_task(self._complete_later(function, payload, record))
         self._background.add(task)

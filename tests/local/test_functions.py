@@ -41,6 +41,7 @@ async def async_interrupts(payload: Any) -> Any:
 async def fapi(api_factory: ApiFactory) -> Api:
     functions = [
         RegisteredFunction.create("blocked", wait_for_release, 0.05),
+        RegisteredFunction.create("held", wait_for_release, 60),
         RegisteredFunction.create("double", async_double, 5),
         RegisteredFunction.create("not-json", returns_a_set, 5),
         RegisteredFunction.create("exits", exits, 5),
@@ -139,6 +140,18 @@ async def test_async_runs_that_time_out_end_as_failures(fapi: Api) -> None:
     finally:
         RELEASE.set()
     assert result["status"] == "failure" and "did not finish" in result["error"]["message"]
+
+
+async def test_pending_async_runs_are_bounded(fapi: Api) -> None:
+    from evervault.local.functions import MAX_PENDING_ASYNC_RUNS
+
+    RELEASE.clear()
+    try:
+        for _ in range(MAX_PENDING_ASYNC_RUNS):
+            assert (await _run(fapi, "held", {}, run_async=True)).status == 202
+        assert_problem(await _run(fapi, "held", {}, run_async=True), 429, "too-many-requests")
+    finally:
+        RELEASE.set()
 
 
 async def test_run_lookups_of_unknown_runs_are_404(fapi: Api) -> None:
