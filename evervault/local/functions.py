@@ -17,15 +17,16 @@ complete in the background; ``GET functions/{name}/runs/{id}`` reads the outcome
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
 import logging
 import secrets
+import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,7 +203,10 @@ class FunctionRunner:
         self._functions = {fn.name: fn for fn in functions}
         self._app_id = app_id
         self._team_id = team_id
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evervault-function")
+        # Plain functions run on daemon threads, at most ``workers`` at a time. Not a
+        # ThreadPoolExecutor: its threads are joined at interpreter exit, so one Function
+        # stuck in a loop would keep the emulator from exiting on SIGTERM.
+        self._slots = asyncio.Semaphore(workers)
         self._records: OrderedDict[str, RunRecord] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -247,8 +251,7 @@ class FunctionRunner:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        # Timed-out user code may still be running: do not wait for it.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Timed-out user code may still be running on daemon threads: it is not waited for.
 
     async def _complete_later(self, function: RegisteredFunction, payload: Any, record: RunRecord) -> None:
         outcome = await self._execute(function, payload, record.run_id)
@@ -276,8 +279,28 @@ class FunctionRunner:
                 raise  # a timeout or the server stopping: not the Function's own failure
             except BaseException as error:  # noqa: BLE001 - see _call_guarded
                 return _failure_of(error)
+        return await self._on_daemon_thread(function.implementation, arguments)
+
+    async def _on_daemon_thread(
+        self, implementation: Callable[..., Any], arguments: tuple[Any, ...]
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, _call_guarded, function.implementation, arguments)
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        await self._slots.acquire()
+
+        def work() -> None:
+            result = _call_guarded(implementation, arguments)
+            # The slot is held until the code returns, even past a timeout, so stuck
+            # Functions cannot multiply threads without bound.
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(_settle, outcome, result, self._slots)
+
+        try:
+            threading.Thread(target=work, name="evervault-function", daemon=True).start()
+        except RuntimeError:  # no thread could be started
+            self._slots.release()
+            raise
+        return await outcome
 
     def _new_record(self, name: str, status: str) -> RunRecord:
         record = RunRecord(run_id="func_run_" + secrets.token_hex(12), function_name=name, status=status)
@@ -289,6 +312,12 @@ class FunctionRunner:
     def _finish(self, record: RunRecord, outcome: Outcome) -> RunRecord:
         record.status, record.result, record.error = outcome.status, outcome.result, outcome.error
         return record
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome, slots: asyncio.Semaphore) -> None:
+    slots.release()
+    if not future.done():  # a timed-out run's future is already cancelled
+        future.set_result(outcome)
 
 
 def _call_guarded(implementation: Callable[..., Any], arguments: tuple[Any, ...]) -> Outcome:

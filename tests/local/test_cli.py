@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from evervault.domain.errors import FunctionTimeoutError
 from tests.local.serve_process import REPO_ROOT, START_TIMEOUT, child_env, serve
 
 REQUIRED_KEYS = {"api_url", "app_id", "api_key", "ca_url", "data_dir"}
@@ -183,3 +184,12 @@ def test_serve_can_run_an_attestable_enclave_simulator_for_the_app(tmp_path: Pat
             response = session.post(served.line["enclave_url"] + "/echo", data=b"attested", timeout=30)
         assert response.status_code == 200 and response.content == b"attested"
         assert served.stop() == 0
+
+
+def test_a_stuck_function_does_not_keep_the_emulator_from_exiting(tmp_path: Path) -> None:
+    with serve("--data-dir", str(tmp_path / "d"), "--no-relay", "--function-timeout", "0.2") as served:
+        with served.client() as client, pytest.raises(FunctionTimeoutError):
+            client.run("sleep", {"seconds": 60})
+        served.process.send_signal(signal.SIGTERM)
+        # Far less than the 60 s the Function still sleeps: its thread is not waited for.
+        assert served.process.wait(20) == 0
