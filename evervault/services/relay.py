@@ -175,6 +175,10 @@ class OutboundRelay:
             poller.join()
 
     @property
+    def client(self) -> RelayClient:
+        return self._client
+
+    @property
     def is_polling(self) -> bool:
         return self._poller is not None and self._poller.is_alive()
 
@@ -302,14 +306,17 @@ def enable_outbound_relay(
 def disable_outbound_relay(client: RelayClient | None = None) -> None:
     """Undo :func:`enable_outbound_relay`: original ``requests``/session behaviour, no poller.
 
-    ``client`` is accepted for symmetry with :func:`enable_outbound_relay`; the one active
-    relay is disabled whichever client enabled it. Calling it when nothing is enabled is fine.
+    Without ``client`` the active relay is disabled whichever client enabled it; with one,
+    only if that client enabled it (so re-initialising can drop the old client's relay).
+    Calling it when nothing is enabled does nothing.
     """
     global _enabled
     with _state_lock:
-        previous, _enabled = _enabled, None
-    if previous is not None:
-        _uninstall(previous, keep_requests=False)
+        previous = _enabled
+        if previous is None or (client is not None and previous.relay.client is not client):
+            return
+        _enabled = None
+    _uninstall(previous, keep_requests=False)
 
 
 def active_relay() -> OutboundRelay | None:

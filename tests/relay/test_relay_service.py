@@ -11,7 +11,13 @@ from pytest_httpserver import HTTPServer
 
 from evervault.domain.errors import RelayError
 from evervault.services.client import Client
-from evervault.services.relay import OutboundRelay, RelayTrust, enable_outbound_relay
+from evervault.services.relay import (
+    OutboundRelay,
+    RelayTrust,
+    active_relay,
+    disable_outbound_relay,
+    enable_outbound_relay,
+)
 
 from .conftest import AppKeys, FakeApi
 from .relay_support import API_KEY, APP_ID, echo_url
@@ -151,3 +157,14 @@ def test_repr_never_shows_the_key(client: Client) -> None:
     assert API_KEY not in repr(relay)
     route = relay.route("https://localhost/")
     assert route is not None and API_KEY not in repr(route)
+
+
+def test_disabling_for_another_client_leaves_the_active_relay_alone(
+    client: Client, fake_api: FakeApi
+) -> None:
+    relay = enable_outbound_relay(client)
+    other = Client(APP_ID, API_KEY, base_url=fake_api.url("/"), environ={})
+    disable_outbound_relay(other)
+    assert active_relay() is relay and relay.is_polling
+    disable_outbound_relay(client)
+    assert active_relay() is None and not relay.is_polling
