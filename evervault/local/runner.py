@@ -92,7 +92,10 @@ class EmulatorInfo:
 
     def environment(self) -> dict[str, str]:
         """The published SDK's variables pointing at this emulator (``EV_API_URL`` etc.)."""
-        return {"EV_API_URL": self.api_url, "EV_CERT_HOSTNAME": self.ca_url}
+        variables = {"EV_API_URL": self.api_url, "EV_CERT_HOSTNAME": self.ca_url}
+        if self.relay_url is not None:
+            variables["EV_TUNNEL_HOSTNAME"] = self.relay_url
+        return variables
 
     def client(self, **options: Any) -> Client:
         """A :class:`~evervault.Client` for this emulator's app (``options`` as the constructor)."""
@@ -100,6 +103,8 @@ class EmulatorInfo:
 
         options.setdefault("base_url", self.api_url)
         options.setdefault("ca_host", self.ca_url)
+        if self.relay_url is not None:
+            options.setdefault("relay_url", self.relay_url)
         return Client(self.app_id, self.api_key, **options)
 
 

@@ -21,6 +21,8 @@ def test_the_fixture_yields_a_running_emulator_and_a_configured_client(
     assert evervault_local.api_url.startswith("http://127.0.0.1:") and evervault_local.api_url.endswith("/")
     assert evervault_local.app_id.startswith("app_") and evervault_local.api_key.startswith("ev:key:")
     assert evervault_local.environment["EV_API_URL"] == evervault_local.api_url
+    assert evervault_local.environment["EV_CERT_HOSTNAME"] == evervault_local.ca_url
+    assert evervault_local.environment["EV_TUNNEL_HOSTNAME"].startswith("https://127.0.0.1:")
     assert Path(evervault_local.data_dir).is_dir()
     pem = urllib3.request("GET", evervault_local.ca_url).data
     assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
