@@ -11,6 +11,8 @@ aiohttp needs Python 3.11+ for TLS inside an HTTPS proxy connection.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,6 +43,13 @@ class AiohttpRelay:
         self._wrapper: RequestMethod | None = None
 
     def install(self) -> None:
+        if sys.version_info < (3, 11):
+            warnings.warn(
+                "Outbound Relay for aiohttp needs Python 3.11 or later (TLS inside an HTTPS proxy "
+                "connection); relayed requests of this session will fail on this version.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         attributes = vars(self._session)
         self._previous = attributes.get("_request", _MISSING)
         original: RequestMethod = self._session._request

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import certifi
 from cryptography import x509
 
-from evervault.domain.errors import EvervaultError, RelayError
+from evervault.domain.errors import EvervaultError, InvalidArgumentError, RelayError
 from evervault.domain.relay import RelayDecision, RelayOutboundConfig, RelayPolicy
 from evervault.ports.http import Headers, HttpRequest, HttpTransport
 from evervault.services.config import ClientConfig
@@ -284,7 +284,7 @@ def enable_outbound_relay(
     configuration is fetched and polled. Enabling again replaces the previous setup.
     """
     if decryption_domains is not None and isinstance(decryption_domains, (str, bytes)):
-        raise RelayError(
+        raise InvalidArgumentError(
             "decryption_domains must be a list of host names such as ['api.example.com'], "
             "not a single string."
         )

@@ -9,7 +9,7 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from evervault.domain.errors import RelayError
+from evervault.domain.errors import InvalidArgumentError, RelayError
 from evervault.services.client import Client
 from evervault.services.relay import (
     OutboundRelay,
@@ -146,8 +146,10 @@ def test_debug_requests_logs_each_host_and_whether_it_was_relayed_but_never_the_
 
 
 def test_invalid_arguments_are_refused_before_anything_starts(client: Client) -> None:
-    with pytest.raises(RelayError, match="list of host names"):
+    with pytest.raises(InvalidArgumentError, match="list of host names"):
         enable_outbound_relay(client, decryption_domains="localhost")
+    with pytest.raises(InvalidArgumentError, match="not a host name"):
+        enable_outbound_relay(client, decryption_domains=["https://localhost/"])
     with pytest.raises(TypeError, match=r"aiohttp\.ClientSession"):
         enable_outbound_relay(client, decryption_domains=["localhost"], client_session=object())
 
