@@ -133,9 +133,7 @@ class DomainRule:
     @classmethod
     def parse(cls, text: str) -> DomainRule:
         if not isinstance(text, str):
-            raise InvalidArgumentError(
-                f"A decryption domain must be a string, got {type(text).__name__}."
-            )
+            raise InvalidArgumentError(f"A decryption domain must be a string, got {type(text).__name__}.")
         rule = text.strip().lower()
         if not rule or "://" in rule or any(ch in rule for ch in _FORBIDDEN_IN_RULE):
             raise InvalidArgumentError(
