@@ -15,6 +15,7 @@ import requests
 import requests.adapters
 import requests.sessions
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from evervault.adapters import relay_requests
 from evervault.domain.encryption import Encryptor
@@ -24,7 +25,15 @@ from evervault.services.relay import disable_outbound_relay, enable_outbound_rel
 from .conftest import AppKeys, FakeApi
 from .relay_support import API_KEY, RecordingTunnelProxy, echo_url
 
+
+@pytest.fixture(scope="module", autouse=True)
+def streaming_endpoint(echo: HTTPServer) -> None:
+    """``/stream`` answers with a body of unknown length (chunked on the wire)."""
+    echo.expect_request("/stream").respond_with_handler(lambda request: Response(iter(STREAM_PARTS)))
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STREAM_PARTS = [b"part-%d;" % index for index in range(50)]
 ORIGINALS = {
     "HTTPAdapter.send": requests.adapters.HTTPAdapter.send,
     "Session.request": requests.Session.request,
@@ -244,3 +253,23 @@ def test_no_temporary_file_and_no_thread_survives(
     assert outcome["body"] == {"card": "4242 4242 4242 4242", "cvc": 123}
     assert outcome["threads_left"] == []
     assert outcome["temp_files"] == []
+
+
+def test_chunked_uploads_and_streamed_responses_pass_through_the_relay(
+    client: Client, echo: HTTPServer, app_keys: AppKeys
+) -> None:
+    secret = app_keys.encryptor.encrypt("streamed secret")
+    enable_outbound_relay(client, decryption_domains=["localhost"])
+
+    def chunks() -> Any:
+        yield b"value="
+        yield secret.encode()
+
+    response = requests.post(
+        echo_url(echo), data=chunks(), headers={"Content-Type": "text/plain"}, timeout=10
+    )
+    assert response.json()["body"] == "value=streamed secret"
+
+    streamed = requests.get(f"https://localhost:{echo.port}/stream", stream=True, timeout=10)
+    assert streamed.headers.get("Transfer-Encoding") == "chunked"
+    assert b"".join(streamed.iter_content(None)) == b"".join(STREAM_PARTS)
