@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 
 from evervault.services.client import Client
 from evervault.services.relay import enable_outbound_relay
+from tests.support.published_sdk import PublishedSdkUnavailableError, published_sdk_python
 
 from .relay_support import echo_url
 
@@ -87,3 +88,52 @@ def test_an_app_relays_through_the_emulator_and_follows_its_configuration(
         assert "127.0.0.1" in relay.policy.domains
         now_relayed = requests.post(echo_url(echo, "127.0.0.1"), json=secret, timeout=10).json()
         assert json.loads(now_relayed["body"]) == {"card": "4242 4242 4242 4242"}
+
+
+PUBLISHED_SDK_PROBE = """
+import json, sys, requests, evervault
+app_id, api_key, url, document, domain = sys.argv[1:6]
+evervault.init(app_id, api_key)
+evervault.enable_outbound_relay(decryption_domains=[domain])
+print(json.dumps(requests.post(url, json=json.loads(document), timeout=10).json()))
+"""
+
+
+def test_the_published_sdk_relays_through_the_emulator_with_the_key_inside_the_tunnel(
+    emulator: dict[str, Any], echo: HTTPServer, tmp_path: Path
+) -> None:
+    try:
+        published_python = published_sdk_python()
+    except PublishedSdkUnavailableError as error:
+        pytest.skip(f"published SDK unavailable: {error}")
+    with Client(emulator["app_id"], emulator["api_key"], base_url=emulator["api_url"], environ={}) as client:
+        secret = client.encrypt({"card": "4242"})
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")} | {
+        "EV_API_URL": emulator["api_url"],
+        "EV_CERT_HOSTNAME": emulator["ca_url"],
+        "EV_TUNNEL_HOSTNAME": emulator["relay_url"],
+        "TMPDIR": str(private_tmp),
+    }
+    completed = subprocess.run(
+        [
+            str(published_python),
+            "-c",
+            PUBLISHED_SDK_PROBE,
+            emulator["app_id"],
+            emulator["api_key"],
+            echo_url(echo),
+            json.dumps(secret),
+            f"localhost:{echo.port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    seen = json.loads(completed.stdout)
+    assert json.loads(seen["body"]) == {"card": "4242"}
+    assert "Proxy-Authorization" not in seen["headers"]  # the relay checked it and stripped it
