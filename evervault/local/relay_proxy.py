@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import h11
 
 from evervault.domain.decryption import Decryptor
+from evervault.domain.errors import ConfigurationError
 from evervault.domain.relay import Endpoint, RelayPolicy, normalise_host
 from evervault.local.pki import LocalCA
 from evervault.local.relay_decryption import HOP_BY_HOP, decrypt_request, header_value
@@ -115,7 +116,9 @@ class RelayProxy:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on ``host:port`` (0 = any free port) and serve in background threads."""
         if self._listener is not None:
-            raise RuntimeError("This RelayProxy is already running; stop() it first.")
+            raise ConfigurationError(
+                "This RelayProxy is already running; stop() it before starting it again."
+            )
         listener = socket.create_server((host, port))
         listener.settimeout(0.25)  # the accept loop re-checks the stop flag this often
         self._listener = listener
@@ -618,11 +621,17 @@ class TlsStream:
             view = view[written:]
 
     def close(self) -> None:
+        """Send our close_notify (best effort); the peer's is not waited for."""
         try:
             self._tls.unwrap()
-        except (ssl.SSLError, OSError, ValueError):
+        except ssl.SSLWantReadError:
+            pass  # the close_notify is written; reading the peer's would only wait
+        except (ssl.SSLError, ValueError):
             return
-        self._flush()
+        try:
+            self._flush()
+        except OSError:
+            return
 
     def _run(self, operation: Callable[[], Any]) -> Any:
         while True:
