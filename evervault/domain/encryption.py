@@ -73,7 +73,7 @@ class Encryptor:
         self._origin = origin
         self._rotation_lock = threading.Lock()
         self._session: SessionKey | None = None
-        self._frames: dict[str | None, tuple[int, bytes]] = {}
+        self._frames: dict[str, tuple[int, int, bytes]] = {}
         # Bound once: they are called for every value, and an attribute chain per call
         # is measurable next to a ~0.5 us AES-GCM operation.
         self._monotonic = clock.monotonic
@@ -128,8 +128,8 @@ class Encryptor:
                 raise _lone_surrogate_error() from None
             iv, iv_text = self._next_iv()
             if frame is None:
-                sealed = session.plain_aead.encrypt(iv, plaintext, session.plain_aad)
-                head = session.plain_heads[0]
+                sealed = session.plain_encrypt(iv, plaintext, session.plain_aad)
+                head = session.plain_string_head
             else:
                 sealed = session.metadata_aead.encrypt(iv, frame + plaintext, session.metadata_aads[0])
                 head = session.metadata_heads[0]
@@ -155,13 +155,16 @@ class Encryptor:
 
         Built in a single output-sized buffer (see :func:`streaming.seal_file`).
         """
-        size = memoryview(data).nbytes
+        view = memoryview(data)
+        if not view.c_contiguous:  # e.g. a strided slice: AES-GCM needs contiguous bytes
+            view = memoryview(view.tobytes())
+        size = view.nbytes
         if size > self._max_file_size:
             raise ExceededMaxFileSizeError(
                 f"File size must be at most {self._max_file_size} bytes, got {size}; "
                 "raise the limit with EV_MAX_FILE_SIZE_IN_MB or max_file_size."
             )
-        return seal_file(self.file_encryptor(), data)
+        return seal_file(self.file_encryptor(), view)
 
     def file_encryptor(self) -> FileEncryptor:
         """A sans-I/O incremental encryptor for one ``%EVENC`` file of any size.
@@ -189,17 +192,24 @@ class Encryptor:
     # --- internals ------------------------------------------------------------------------
 
     def _frame(self, role: str) -> bytes:
-        """The metadata frame for ``role`` at the current second, cached per role and second."""
-        if not isinstance(role, str):  # an unhashable role must not reach the cache lookup
+        """The metadata frame for ``role`` at the current second, cached per role and second.
+
+        A cached frame stays valid while the wall clock is inside its second: two float
+        comparisons per call instead of truncating the time and rebuilding the frame.
+        """
+        now = self._wall_time()
+        try:
+            cached = self._frames.get(role)
+        except TypeError:  # unhashable, so not a str: must not reach the cache
             validate_role(role)  # raises InvalidRoleError
-        now = int(self._wall_time())
-        cached = self._frames.get(role)
-        if cached is not None and cached[0] == now:
-            return cached[1]
-        frame = encode_frame(validate_role(role), self._origin, now)
+            raise
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        second = int(now)
+        frame = encode_frame(validate_role(role), self._origin, second)
         if len(self._frames) >= _FRAME_CACHE_LIMIT:
             self._frames = {}
-        self._frames[role] = (now, frame)
+        self._frames[role] = (second, second + 1, frame)
         return frame
 
 

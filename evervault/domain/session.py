@@ -9,6 +9,7 @@ secret (wire-format 9, defects 1 and 2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -79,6 +80,10 @@ class SessionKey:
     key_segment: str
     plain_aead: AESGCM
     plain_aad: bytes | None
+    # plain_aead.encrypt, bound once, and the no-role string head: the single-string
+    # hot path reads these instead of chaining attribute lookups on every call.
+    plain_encrypt: Callable[[bytes, bytes, bytes | None], bytes]
+    plain_string_head: str
     metadata_aead: AESGCM
     metadata_aads: tuple[bytes, bytes, bytes]
     # Files: secp256k1 (v2) uses the raw secret and no AAD; P-256 (v3) the KDF key and
@@ -103,6 +108,7 @@ class SessionKey:
         plain = Version.current(curve, with_metadata=False)
         metadata = Version.current(curve, with_metadata=True)
         raw_file_key = curve is Curve.SECP256K1
+        plain_aead = keys.kdf_aead if plain.uses_kdf else keys.raw_aead
         return cls(
             curve=curve,
             app_public_key=app_public_key,
@@ -114,7 +120,9 @@ class SessionKey:
             plain_heads=_heads(plain),
             metadata_heads=_heads(metadata),
             key_segment=":" + b64encode_unpadded(ephemeral_compressed) + ":",
-            plain_aead=keys.kdf_aead if plain.uses_kdf else keys.raw_aead,
+            plain_aead=plain_aead,
+            plain_encrypt=plain_aead.encrypt,
+            plain_string_head=_heads(plain)[0],
             plain_aad=aad_for(plain, Datatype.STRING, ephemeral_compressed, app_public_key),
             metadata_aead=keys.kdf_aead,
             metadata_aads=_v2_aads(metadata, ephemeral_compressed, app_public_key),
