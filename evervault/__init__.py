@@ -5,6 +5,7 @@ The seed README's module-level API (``init``, ``encrypt``, ``decrypt``, ``run``,
 ``AsyncClient`` classes, and every error class.
 """
 
+from evervault.adapters.relay_urllib3 import RelayPoolManager
 from evervault.api import (
     Curves,
     attestable_cage_session,
@@ -14,6 +15,8 @@ from evervault.api import (
     create_run_token,
     current_client,
     decrypt,
+    disable_outbound_relay,
+    enable_outbound_relay,
     encrypt,
     init,
     run,
@@ -29,6 +32,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Curves",
+    "RelayPoolManager",
     "RetryPolicy",
     "__version__",
     "attestable_cage_session",
@@ -38,6 +42,8 @@ __all__ = [
     "create_run_token",
     "current_client",
     "decrypt",
+    "disable_outbound_relay",
+    "enable_outbound_relay",
     "encrypt",
     "init",
     "run",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from evervault.domain.encryption import Encrypted
 from evervault.domain.errors import ConfigurationError
+from evervault.services import relay as _relay
 from evervault.services.client import Client
 from evervault.services.retry import RetryPolicy
 
@@ -45,9 +46,9 @@ def init(
     """Configure the SDK for one app. Settings are validated now, not at the first call.
 
     URLs and limits come from the environment (``EV_API_URL`` etc., see
-    :class:`~evervault.services.config.ClientConfig`). ``decryption_domains``,
-    ``debug_requests`` and ``enable_outbound_relay`` are kept on
-    ``current_client().relay_settings`` for the Outbound Relay feature.
+    :class:`~evervault.services.config.ClientConfig`). As in the published SDK, non-empty
+    ``decryption_domains`` (or ``enable_outbound_relay=True``, which uses the app's relay
+    configuration) turn on Outbound Relay right away.
     """
     client = Client(
         app_id,
@@ -63,7 +64,11 @@ def init(
     with _client_lock:
         previous, _client = _client, client
     if previous is not None:
+        _relay.disable_outbound_relay(previous)
         previous.close()
+    domains = list(decryption_domains or ())
+    if domains or enable_outbound_relay:
+        _relay.enable_outbound_relay(client, domains or None, debug_requests)
 
 
 def current_client() -> Client:
@@ -156,3 +161,26 @@ def attestable_enclave_session(enclave_attestation_data: object = None, **option
         pcr_poll_interval=config.pcr_poll_interval,
         **options,
     )
+
+
+# --- Outbound Relay ---------------------------------------------------------------------
+
+
+def enable_outbound_relay(
+    decryption_domains: Iterable[str] | None = None,
+    debug_requests: bool = False,
+    client_session: Any = None,
+) -> _relay.OutboundRelay:
+    """Send ``https`` requests to matching domains through Outbound Relay, which decrypts them.
+
+    With ``decryption_domains`` (exact hosts or ``*suffix`` wildcards) those are used;
+    without, the app's relay configuration is fetched and kept fresh in the background.
+    Applies to ``requests`` (module-level calls and every Session) and, when given, to one
+    ``aiohttp.ClientSession``. :func:`disable_outbound_relay` undoes it exactly.
+    """
+    return _relay.enable_outbound_relay(current_client(), decryption_domains, debug_requests, client_session)
+
+
+def disable_outbound_relay() -> None:
+    """Restore ``requests`` (and the relayed aiohttp session) exactly; stop the config poller."""
+    _relay.disable_outbound_relay()
