@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from binascii import b2a_base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from evervault.domain.ciphertext import Datatype
@@ -216,15 +216,18 @@ class Encryptor:
 class _Walker:
     """Encrypts one container under one session key (and role frame): made per call.
 
-    It holds every per-key constant, and the loops load them into locals once, so a
-    leaf costs its AES-GCM call plus a few bytecodes. ``prefix`` is the role's
-    metadata frame, or ``b""`` without a role.
+    It holds every per-key constant, and :meth:`seal_items` loads them into locals
+    once, so a leaf costs its AES-GCM call plus a few bytecodes. ``prefix`` is the
+    role's metadata frame, or ``b""`` without a role.
     """
 
     __slots__ = ("aads", "aead_encrypt", "heads", "key_segment", "next_iv", "prefix")
 
     def __init__(
-        self, session: SessionKey, next_iv: Callable[[], tuple[bytes, str]], frame: bytes | None
+        self,
+        session: SessionKey,
+        next_iv: Callable[[], tuple[bytes, str]],
+        frame: bytes | None,
     ) -> None:
         self.next_iv = next_iv
         self.key_segment = session.key_segment
@@ -251,7 +254,7 @@ class _Walker:
     def walk(self, value: Any) -> Encrypted:
         kind = type(value)
         if kind is dict:
-            return self.walk_dict(value)
+            return self.seal_items(value.items())
         if kind is str:
             return self.seal(_STRING, value)
         if kind is int:
@@ -261,27 +264,30 @@ class _Walker:
         if kind is bool:
             return self.seal(_BOOLEAN, "true" if value else "false")
         if kind is list:
-            return [self.walk(item) for item in value]
+            return list(self.seal_items(enumerate(value)).values())
         if kind is tuple:
-            return tuple(self.walk(item) for item in value)
+            return tuple(self.seal_items(enumerate(value)).values())
         if kind is set:
-            return {self.walk(item) for item in value}
+            return set(self.seal_items(enumerate(value)).values())
         if kind is frozenset:
-            return frozenset(self.walk(item) for item in value)
+            return frozenset(self.seal_items(enumerate(value)).values())
         if isinstance(value, (str, int, float)):  # subclasses: IntEnum, str enums, ...
             datatype, text = to_text(value)
             return self.seal(_DATATYPE_INDEX[datatype], text)
         if isinstance(value, dict):
-            return self.walk_dict(value)
+            return self.seal_items(value.items())
         raise UnsupportedTypeError(_unsupported_message(value))
 
-    def walk_dict(self, value: dict[Any, Any]) -> dict[Any, Encrypted]:
-        # The hot loop (a form post, a row): string and int leaves are sealed right here,
-        # the steps of seal() inlined, with every constant in a local.
+    def seal_items(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Encrypted]:
+        """Encrypt each (key, value) pair's value; sequences come in as enumerate() pairs.
+
+        The hot loop (a form post, a row, a column): string and int leaves are sealed
+        right here, the steps of seal() inlined, with every constant in a local.
+        """
         next_iv, aead_encrypt, prefix = self.next_iv, self.aead_encrypt, self.prefix
         aads, heads, key_segment = self.aads, self.heads, self.key_segment
         encrypted: dict[Any, Encrypted] = {}
-        for key, item in value.items():
+        for key, item in items:
             kind = type(item)
             if kind is str:
                 datatype, text = _STRING, item
