@@ -129,6 +129,7 @@ class FileEncryptor:
         ``out`` must have room for ``len(chunk) + 15`` bytes.
         """
         self._require_open()
+        _require_room(out, memoryview(chunk).nbytes + _UPDATE_SLACK)
         written = self._cipher.update_into(chunk, out)
         self._crc = crc32(memoryview(out)[:written], self._crc)
         return written
@@ -182,13 +183,18 @@ def encrypt_stream(
     write_buffer = bytearray(chunk_size + _UPDATE_SLACK)
     written = _write_all(destination, encryptor.header)
     with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
-        while True:
-            count = source.readinto(incoming)
-            if not count:
-                break
+        while count := _read_into(source, incoming):
             sealed = encryptor.update_into(incoming[:count], outgoing)
             written += _write_all(destination, outgoing[:sealed])
     return written + _write_all(destination, encryptor.finalize())
+
+
+def _read_into(source: ReadableStream, buffer: memoryview) -> int:
+    """``readinto``, refusing a non-blocking stream's "nothing yet" (None) rather than taking it for EOF."""
+    count = source.readinto(buffer)
+    if count is None:
+        raise InvalidArgumentError("The source is non-blocking; pass a blocking file object.")
+    return count
 
 
 def _write_all(destination: WritableStream, data: Buffer) -> int:
@@ -256,13 +262,14 @@ class FileDecryptor:
 
     def update(self, data: Buffer) -> bytes:
         """UNVERIFIED plaintext for the file bytes released so far."""
-        out = bytearray(len(data) + self._trailer_length + _UPDATE_SLACK)
+        out = bytearray(memoryview(data).nbytes + TRAILER_LENGTH + _UPDATE_SLACK)
         return bytes(out[: self.update_into(data, out)])
 
     def update_into(self, data: Buffer, out: bytearray | memoryview) -> int:
         """Write UNVERIFIED plaintext into ``out`` (room: ``len(data) + 35`` bytes); returns its length."""
         self._require_open()
         view = memoryview(data).cast("B")
+        _require_room(out, len(view) + TRAILER_LENGTH + _UPDATE_SLACK)
         if self._cipher is None:
             view = self._read_header(view)
             if self._cipher is None:
@@ -403,7 +410,7 @@ def verify_stream(
     read_buffer = bytearray(chunk_size)
     scratch = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
     with memoryview(read_buffer) as incoming:
-        while count := source.readinto(incoming):
+        while count := _read_into(source, incoming):
             decryptor.update_into(incoming[:count], scratch)
     return decryptor.finalize()
 
@@ -434,7 +441,7 @@ def decrypt_stream(
     read_buffer = bytearray(chunk_size)
     write_buffer = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
     with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
-        while count := source.readinto(incoming):
+        while count := _read_into(source, incoming):
             _write_all(destination, outgoing[: decryptor.update_into(incoming[:count], outgoing)])
     try:
         return decryptor.finalize()
@@ -442,6 +449,11 @@ def decrypt_stream(
         raise DecryptionError(
             "The file changed between the verification and decryption passes; discard the output."
         ) from None
+
+
+def _require_room(out: bytearray | memoryview, needed: int) -> None:
+    if memoryview(out).nbytes < needed:
+        raise InvalidArgumentError(f"The output buffer needs room for {needed} bytes for this chunk.")
 
 
 def _file_version(byte: int) -> FileVersion:

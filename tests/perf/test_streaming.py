@@ -403,6 +403,20 @@ def test_decrypt_stream_needs_a_seekable_source() -> None:
         decrypt_stream(KEYS, Pipe(), io.BytesIO())
 
 
+def test_non_blocking_streams_and_short_buffers_are_named_errors() -> None:
+    class NothingYet:
+        def readinto(self, buffer: memoryview) -> None:
+            return None  # what a non-blocking raw stream says when no data is ready
+
+    encryptor = deterministic_encryptor(Curve.SECP256K1)
+    with pytest.raises(InvalidArgumentError, match="non-blocking"):
+        encryptor.encrypt_file_stream(NothingYet(), io.BytesIO())
+    with pytest.raises(InvalidArgumentError, match="room"):
+        encryptor.file_encryptor().update_into(b"x" * 100, bytearray(100))
+    with pytest.raises(InvalidArgumentError, match="room"):
+        FileDecryptor(KEYS).update_into(FILE_VECTORS[Curve.SECP256K1], bytearray(10))
+
+
 def test_streamed_files_are_recognised_as_encrypted() -> None:
     destination = io.BytesIO()
     encrypt_stream(deterministic_encryptor(Curve.P256).file_encryptor(), io.BytesIO(b""), destination)
