@@ -7,11 +7,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import trustme
 from pytest_httpserver import HTTPServer
 
 import evervault
 from evervault import api
 from evervault.domain.decryption import Decryptor
+from evervault.services.relay import active_relay
 from tests.api.api_support import API_KEY, APP_ID, BASIC_AUTH, only_request, recorded
 
 
@@ -72,14 +74,30 @@ def test_seed_readme_flow(local_api: HTTPServer, keys_body: dict[str, str], decr
     assert evervault.create_run_token("fn", encrypted) == {"token": "t2"}
 
 
-def test_init_with_p256_alias_and_relay_options(local_api: HTTPServer, keys_body: dict[str, str]) -> None:
-    local_api.expect_request("/cages/key").respond_with_json(keys_body)
-    evervault.init(APP_ID, API_KEY, decryption_domains=["api.example.com"], curve="p256", debug_requests=True)
-    assert evervault.encrypt("x").startswith("ev:Tk9D:")
-    relay = evervault.current_client().relay_settings
-    assert relay.decryption_domains == ("api.example.com",)
-    assert relay.debug_requests is True
-    assert only_request(local_api).headers["Api-Key"] == API_KEY
+def test_init_with_p256_alias_and_relay_options(
+    local_api: HTTPServer, keys_body: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay_ca = trustme.CA()
+    local_api.expect_request("/ca.crt").respond_with_data(relay_ca.cert_pem.bytes())
+    monkeypatch.setenv("EV_CERT_HOSTNAME", local_api.url_for("/ca.crt"))
+    try:
+        evervault.init(
+            APP_ID, API_KEY, decryption_domains=["api.example.com"], curve="p256", debug_requests=True
+        )
+        relay = evervault.current_client().relay_settings
+        assert relay.decryption_domains == ("api.example.com",)
+        assert relay.debug_requests is True
+        active = active_relay()  # as in the published SDK, domains at init turn the relay on
+        assert active is not None and active.decide("https://api.example.com/x").relayed
+        ca_request = only_request(local_api)
+        assert "Api-Key" not in ca_request.headers  # the CA fetch never carries the key
+        local_api.clear_log()
+        local_api.expect_request("/cages/key").respond_with_json(keys_body)
+        assert evervault.encrypt("x").startswith("ev:Tk9D:")
+        assert only_request(local_api).headers["Api-Key"] == API_KEY
+    finally:
+        evervault.disable_outbound_relay()
+    assert active_relay() is None
 
 
 def test_init_rejects_an_unknown_curve_and_keeps_no_client(no_client: None) -> None:
