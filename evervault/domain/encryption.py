@@ -119,32 +119,37 @@ class Encryptor:
 
     def encrypt(self, data: object, role: str | None = None) -> Encrypted:
         """Encrypt a primitive, a (nested) dict/list/tuple/set of primitives, or a file's bytes."""
-        if type(data) is str:
-            # The most common call, sealed inline: on a ~1 us operation each Python call
-            # saved is several percent. The same steps as _Walker.seal().
-            if role is None:
-                frame = None
-            else:
-                now = self._wall_time()
-                last_role, start, end, frame = self._last_frame
-                if role is not last_role or not start <= now < end:
-                    frame = self._frame(role, now)
+        # Strings are sealed inline (the same steps as _Walker.seal()): on a ~1 us
+        # operation each Python call saved is several percent. Without a role first,
+        # the most common call of all.
+        if role is None and type(data) is str:
             session = self._session
             if session is None or self._monotonic() >= session.expires_at:
                 session = self._rotate(session)
+            iv, iv_text = self._next_iv()
             try:
-                plaintext = data.encode()
+                sealed = session.plain_encrypt(iv, data.encode(), session.plain_aad)
             except UnicodeEncodeError:
                 raise _lone_surrogate_error() from None
+            # Positional b2a_base64: keyword parsing costs more than stripping the newline.
+            body = b2a_base64(sealed).decode("ascii").rstrip(_PAD)
+            return f"{session.plain_string_head}{iv_text}{session.key_segment}{body}:$"
+        if role is not None and type(data) is str:
+            now = self._wall_time()
+            last_role, start, end, role_frame = self._last_frame
+            if role is not last_role or not start <= now < end:
+                role_frame = self._frame(role, now)
+            session = self._session
+            if session is None or self._monotonic() >= session.expires_at:
+                session = self._rotate(session)
             iv, iv_text = self._next_iv()
-            if frame is None:
-                sealed = session.plain_encrypt(iv, plaintext, session.plain_aad)
-                head = session.plain_string_head
-            else:
-                sealed = session.metadata_aead.encrypt(iv, frame + plaintext, session.metadata_aads[0])
-                head = session.metadata_heads[0]
-            # Positional b2a_base64 (keyword parsing costs more than stripping the newline).
-            return f"{head}{iv_text}{session.key_segment}{b2a_base64(sealed).decode('ascii').rstrip(_PAD)}:$"
+            try:
+                plaintext = role_frame + data.encode()
+            except UnicodeEncodeError:
+                raise _lone_surrogate_error() from None
+            sealed = session.metadata_aead.encrypt(iv, plaintext, session.metadata_aads[_STRING])
+            body = b2a_base64(sealed).decode("ascii").rstrip(_PAD)
+            return f"{session.metadata_heads[_STRING]}{iv_text}{session.key_segment}{body}:$"
         if isinstance(data, (bytes, bytearray, memoryview)):
             if role is not None:
                 raise InvalidArgumentError("Files cannot carry a data role; pass role=None.")
