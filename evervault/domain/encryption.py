@@ -8,7 +8,8 @@ attribute assignment.
 Speed notes (issue 7): an ev-string costs about 0.5 us of AES-GCM, so Python
 call overhead is most of what is left. A single string is sealed inline in
 :meth:`Encryptor.encrypt`; containers get a :class:`_Walker` per call holding every
-per-key constant, and a dict's string and int leaves are sealed inside its loop.
+per-key constant, and every container's string and int leaves are sealed inside one
+loop (:meth:`_Walker.seal_items`).
 """
 
 from __future__ import annotations
