@@ -303,28 +303,28 @@ class _Walker:
         right here, the steps of seal() inlined, with every constant in a local.
         """
         next_iv, aead_encrypt, prefix = self.next_iv, self.aead_encrypt, self.prefix
-        aads, heads, key_segment = self.aads, self.heads, self.key_segment
+        key_segment = self.key_segment
+        string_head, string_aad = self.heads[_STRING], self.aads[_STRING]
+        number_head, number_aad = self.heads[_NUMBER], self.aads[_NUMBER]
         encrypted: dict[Any, Encrypted] = {}
         for key, item in items:
             kind = type(item)
             if kind is str:
-                datatype, text = _STRING, item
+                head, aad, plaintext = string_head, string_aad, item.encode()
             elif kind is int:
-                datatype = _NUMBER
                 try:
                     text = repr(item)  # int.__repr__, as item is exactly an int
                 except ValueError:  # beyond sys.get_int_max_str_digits()
                     raise _too_many_digits_error() from None
+                head, aad, plaintext = number_head, number_aad, text.encode()
             else:
                 encrypted[key] = self.walk(item)
                 continue
-            plaintext = text.encode()
             if prefix:  # concatenating even b"" costs more than this test
                 plaintext = prefix + plaintext
             iv, iv_text = next_iv()
-            sealed = aead_encrypt(iv, plaintext, aads[datatype])
-            body = b2a_base64(sealed).decode().rstrip(_PAD)
-            encrypted[key] = f"{heads[datatype]}{iv_text}{key_segment}{body}:$"
+            body = b2a_base64(aead_encrypt(iv, plaintext, aad)).decode().rstrip(_PAD)
+            encrypted[key] = f"{head}{iv_text}{key_segment}{body}:$"
         return encrypted
 
 
