@@ -1165,7 +1165,7 @@ def invalid_strings() -> Iterator[tuple[str, str, str, str]]:
     for name, text, note in grammar:
         yield f"grammar-{name}", text, "malformed-ciphertext", note
     versions = [
-        ("unknown-tag", _replace_segment(k1, 1, "XXXX"), "not a known tag"),
+        ("unknown-tag", _replace_segment(k1, 1, "ZZZZ"), "not a known tag"),
         ("lowercase-tag", _replace_segment(p256, 1, "tk9d"), "tags are case-sensitive"),
         ("unversioned-2021", ":".join(["ev", *k1_num.split(":")[2:]]), "the 2021 unversioned format"),
     ]
