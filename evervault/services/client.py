@@ -110,7 +110,10 @@ class Client:
 
     def encrypt(self, data: object, role: str | None = None) -> Encrypted:
         """Encrypt a value, a container of values, or file bytes; no I/O after the first call."""
-        return self._current_encryptor().encrypt(data, role)
+        encryptor = self._encryptor  # the usual case without a call: encrypt is a ~1 us hot path
+        if encryptor is None:
+            encryptor = self._current_encryptor()
+        return encryptor.encrypt(data, role)
 
     def decrypt(self, data: object) -> Any:
         """Decrypt through the API: JSON values come back typed, bytes come back as bytes."""
