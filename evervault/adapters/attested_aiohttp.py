@@ -14,6 +14,7 @@ Importing this module imports aiohttp; nothing in the SDK core imports it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import ssl
@@ -31,12 +32,7 @@ from evervault.adapters.attested_urllib3 import (
 )
 from evervault.domain.attestation.chain import NitroTrustRoot
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.hosts import (
-    ENCLAVES_HOST,
-    GA_CAGES_HOST,
-    SEED_CAGES_HOST,
-    EnclaveEndpoint,
-)
+from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
 from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
 
 HTTPS_PORT = 443
@@ -129,18 +125,20 @@ def _tls_session(protocol: ResponseHandler) -> ssl.SSLObject | ssl.SSLSocket:
 
 
 def attested_connector(
-    endpoint: EnclaveEndpoint,
-    attestation_data: object,
+    era: Era,
+    attestation_data: object = None,
     *,
+    app_id: str,
+    host_suffix: str | None = None,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
     pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
     **connector_kwargs: Any,
 ) -> AttestedTCPConnector:
-    """A connector attesting ``endpoint``'s hosts; TLS verified against ``ca_bundle``/certifi."""
+    """A connector attesting ``app_id``'s hosts of ``era``; TLS verified against ``ca_bundle``/certifi."""
     gate = build_gate(
-        endpoint,
+        era.endpoint(app_id, host_suffix),
         attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -151,70 +149,10 @@ def attested_connector(
     return AttestedTCPConnector(gate, address_override=address_override, **connector_kwargs)
 
 
-def cage_aiohttp_connector(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = SEED_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **connector_kwargs: Any,
-) -> AttestedTCPConnector:
-    """Seed-era Cages (document in the TLS certificate SAN) as an aiohttp connector."""
-    return attested_connector(
-        EnclaveEndpoint.seed_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        **connector_kwargs,
-    )
-
-
-def attestable_cage_connector(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = GA_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **connector_kwargs: Any,
-) -> AttestedTCPConnector:
-    """GA Cages (``/.well-known/attestation``) as an aiohttp connector."""
-    return attested_connector(
-        EnclaveEndpoint.ga_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        **connector_kwargs,
-    )
-
-
-def attestable_enclave_connector(
-    enclave_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = ENCLAVES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **connector_kwargs: Any,
-) -> AttestedTCPConnector:
-    """Enclaves (``/.well-known/attestation``) as an aiohttp connector."""
-    return attested_connector(
-        EnclaveEndpoint.enclaves(app_id, host_suffix),
-        enclave_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        **connector_kwargs,
-    )
+# The public per-era names (README, tests): ``attested_connector`` with the era bound.
+cage_aiohttp_connector = functools.partial(attested_connector, SEED_CAGES)
+"""Seed-era Cages (document in the TLS certificate SAN) as an aiohttp connector."""
+attestable_cage_connector = functools.partial(attested_connector, GA_CAGES)
+"""GA Cages (``/.well-known/attestation``) as an aiohttp connector."""
+attestable_enclave_connector = functools.partial(attested_connector, ENCLAVES)
+"""Enclaves (``/.well-known/attestation``) as an aiohttp connector."""

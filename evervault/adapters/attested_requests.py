@@ -8,6 +8,7 @@ tunnel would bypass the check), with an error saying how to exclude the host.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +24,7 @@ from evervault.adapters.attested_urllib3 import (
 )
 from evervault.domain.attestation.chain import NitroTrustRoot
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.hosts import (
-    ENCLAVES_HOST,
-    GA_CAGES_HOST,
-    SEED_CAGES_HOST,
-    EnclaveEndpoint,
-)
+from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
 from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
 
 
@@ -84,17 +80,19 @@ class AttestedHTTPAdapter(HTTPAdapter):
 
 
 def attested_session(
-    endpoint: EnclaveEndpoint,
-    attestation_data: object,
+    era: Era,
+    attestation_data: object = None,
     *,
+    app_id: str,
+    host_suffix: str | None = None,
     trust_root: NitroTrustRoot | None = None,
     ca_bundle: str | os.PathLike[str] | None = None,
     address_override: AddressOverride | None = None,
     pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
 ) -> requests.Session:
-    """A session attesting ``endpoint``'s hosts; other hosts behave as in any Session."""
+    """A session attesting ``app_id``'s hosts of ``era``; other hosts behave as in any Session."""
     gate = build_gate(
-        endpoint,
+        era.endpoint(app_id, host_suffix),
         attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -108,64 +106,10 @@ def attested_session(
     return session
 
 
-def cage_requests_session(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = SEED_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-) -> requests.Session:
-    """Seed-era Cages: ``{"my-cage": {"pcr_8": "..."}}`` (or a list of dicts to roll over)."""
-    return attested_session(
-        EnclaveEndpoint.seed_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
-
-
-def attestable_cage_session(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = GA_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-) -> requests.Session:
-    """GA Cages (document from ``/.well-known/attestation``)."""
-    return attested_session(
-        EnclaveEndpoint.ga_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
-
-
-def attestable_enclave_session(
-    enclave_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = ENCLAVES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-) -> requests.Session:
-    """Enclaves (document from ``/.well-known/attestation``)."""
-    return attested_session(
-        EnclaveEndpoint.enclaves(app_id, host_suffix),
-        enclave_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
+# The public per-era names (README, tests, the facade): ``attested_session`` with the era bound.
+cage_requests_session = functools.partial(attested_session, SEED_CAGES)
+"""Seed-era Cages: ``{"my-cage": {"pcr_8": "..."}}`` (or a list of dicts to roll over)."""
+attestable_cage_session = functools.partial(attested_session, GA_CAGES)
+"""GA Cages (document from ``/.well-known/attestation``)."""
+attestable_enclave_session = functools.partial(attested_session, ENCLAVES)
+"""Enclaves (document from ``/.well-known/attestation``)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import socket
@@ -34,11 +35,12 @@ from evervault.adapters.system import SystemClock
 from evervault.domain.attestation.chain import NitroTrustRoot
 from evervault.domain.attestation.failures import attestation_failure
 from evervault.domain.attestation.hosts import (
-    ENCLAVES_HOST,
-    GA_CAGES_HOST,
-    SEED_CAGES_HOST,
+    ENCLAVES,
+    GA_CAGES,
+    SEED_CAGES,
     DocumentLocation,
     EnclaveEndpoint,
+    Era,
 )
 from evervault.domain.errors import InvalidArgumentError
 from evervault.ports.attestation import AttestationDocumentSource
@@ -278,18 +280,21 @@ def build_gate(
     )
 
 
-def _pool_manager(
-    endpoint: EnclaveEndpoint,
-    attestation_data: object,
+def attested_pool_manager(
+    era: Era,
+    attestation_data: object = None,
     *,
-    trust_root: NitroTrustRoot | None,
-    ca_bundle: str | os.PathLike[str] | None,
-    address_override: AddressOverride | None,
-    pcr_poll_interval: float,
-    pool_kwargs: dict[str, Any],
+    app_id: str,
+    host_suffix: str | None = None,
+    trust_root: NitroTrustRoot | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    address_override: AddressOverride | None = None,
+    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
+    **pool_kwargs: Any,
 ) -> AttestedPoolManager:
+    """A urllib3 PoolManager attesting ``app_id``'s hosts of ``era`` (under ``host_suffix``)."""
     gate = build_gate(
-        endpoint,
+        era.endpoint(app_id, host_suffix),
         attestation_data,
         trust_root=trust_root,
         ca_bundle=ca_bundle,
@@ -300,70 +305,10 @@ def _pool_manager(
     return AttestedPoolManager(gate, address_override=address_override, **pool_kwargs)
 
 
-def cage_pool_manager(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = SEED_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **pool_kwargs: Any,
-) -> AttestedPoolManager:
-    """Seed-era Cages (document in the certificate SAN) as a urllib3 PoolManager."""
-    return _pool_manager(
-        EnclaveEndpoint.seed_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        pool_kwargs=pool_kwargs,
-    )
-
-
-def attestable_cage_pool_manager(
-    cage_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = GA_CAGES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **pool_kwargs: Any,
-) -> AttestedPoolManager:
-    """GA Cages (``/.well-known/attestation``) as a urllib3 PoolManager."""
-    return _pool_manager(
-        EnclaveEndpoint.ga_cages(app_id, host_suffix),
-        cage_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        pool_kwargs=pool_kwargs,
-    )
-
-
-def attestable_enclave_pool_manager(
-    enclave_attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str = ENCLAVES_HOST,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **pool_kwargs: Any,
-) -> AttestedPoolManager:
-    """Enclaves (``/.well-known/attestation``) as a urllib3 PoolManager."""
-    return _pool_manager(
-        EnclaveEndpoint.enclaves(app_id, host_suffix),
-        enclave_attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-        pool_kwargs=pool_kwargs,
-    )
+# The public per-era names (README, tests): ``attested_pool_manager`` with the era bound.
+cage_pool_manager = functools.partial(attested_pool_manager, SEED_CAGES)
+"""Seed-era Cages (document in the certificate SAN) as a urllib3 PoolManager."""
+attestable_cage_pool_manager = functools.partial(attested_pool_manager, GA_CAGES)
+"""GA Cages (``/.well-known/attestation``) as a urllib3 PoolManager."""
+attestable_enclave_pool_manager = functools.partial(attested_pool_manager, ENCLAVES)
+"""Enclaves (``/.well-known/attestation``) as a urllib3 PoolManager."""

@@ -37,15 +37,15 @@ class EnclaveEndpoint:
 
     @classmethod
     def seed_cages(cls, app_id: str, host_suffix: str = SEED_CAGES_HOST) -> EnclaveEndpoint:
-        return cls(_normal_host(host_suffix), app_id, DocumentLocation.CERTIFICATE_SAN)
+        return SEED_CAGES.endpoint(app_id, host_suffix)
 
     @classmethod
     def ga_cages(cls, app_id: str, host_suffix: str = GA_CAGES_HOST) -> EnclaveEndpoint:
-        return cls(_normal_host(host_suffix), app_id, DocumentLocation.WELL_KNOWN)
+        return GA_CAGES.endpoint(app_id, host_suffix)
 
     @classmethod
     def enclaves(cls, app_id: str, host_suffix: str = ENCLAVES_HOST) -> EnclaveEndpoint:
-        return cls(_normal_host(host_suffix), app_id, DocumentLocation.WELL_KNOWN)
+        return ENCLAVES.endpoint(app_id, host_suffix)
 
     def covers(self, host: str) -> bool:
         """True when connections to ``host`` must be attested."""
@@ -70,6 +70,24 @@ class EnclaveEndpoint:
                 f"'{self.app_id}'. Create a session with that app's id.",
             )
         return EnclaveTarget(name=name, host=f"{name}.{app_label}.{self.host_suffix}", port=port)
+
+
+@dataclass(frozen=True)
+class Era:
+    """One generation of enclave hosting: its default host suffix and where documents live."""
+
+    default_host_suffix: str
+    location: DocumentLocation
+
+    def endpoint(self, app_id: str, host_suffix: str | None = None) -> EnclaveEndpoint:
+        """``app_id``'s endpoint under ``host_suffix`` (this era's default suffix when None)."""
+        suffix = self.default_host_suffix if host_suffix is None else host_suffix
+        return EnclaveEndpoint(_normal_host(suffix), app_id, self.location)
+
+
+SEED_CAGES = Era(SEED_CAGES_HOST, DocumentLocation.CERTIFICATE_SAN)
+GA_CAGES = Era(GA_CAGES_HOST, DocumentLocation.WELL_KNOWN)
+ENCLAVES = Era(ENCLAVES_HOST, DocumentLocation.WELL_KNOWN)
 
 
 @dataclass(frozen=True)
