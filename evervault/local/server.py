@@ -24,7 +24,6 @@ payload as the body and answers the bare decrypted value. Run tokens are documen
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -44,6 +43,7 @@ from evervault.local.auth import Authenticator, Presented, Scheme, presented_cre
 from evervault.local.functions import FunctionRunner, RegisteredFunction, RunRecord
 from evervault.local.problems import bad_request, not_found, problem_middleware
 from evervault.local.state import LocalState, Permission, RelayDestination
+from evervault.local.streaming_decrypt import stream_decrypted_file
 from evervault.local.tokens import TokenStore
 
 JSON = "application/json"
@@ -51,15 +51,19 @@ OCTET_STREAM = "application/octet-stream"
 PEM = "application/x-pem-file"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maximum) plus headroom
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
-# Decrypting a large file would stall every other request: do it on a worker thread.
-_OFFLOAD_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Knobs of one emulator instance (the CLI fills them from its options)."""
+    """Knobs of one emulator instance (the CLI fills them from its options).
+
+    ``max_file_bytes`` limits ``%EVENC`` uploads to ``POST /decrypt``; they are spooled
+    to a temporary file, not held in memory, so it may exceed ``max_body_bytes``
+    (``None``: the same limit).
+    """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_file_bytes: int | None = None
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     ca_certificate_pem: bytes | None = None
     clock: Callable[[], float] = time.time
@@ -74,6 +78,8 @@ def create_app(
     settings = settings or ServerSettings()
     if settings.max_body_bytes <= 0:
         raise InvalidArgumentError("max_body_bytes must be a positive number of bytes.")
+    if settings.max_file_bytes is not None and settings.max_file_bytes <= 0:
+        raise InvalidArgumentError("max_file_bytes must be a positive number of bytes.")
     app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
     emulator = Emulator(state, functions, settings)
     emulator.add_routes(app.router)
@@ -129,15 +135,15 @@ class Emulator:
             }
         )
 
-    async def decrypt(self, request: web.Request) -> web.Response:
+    async def decrypt(self, request: web.Request) -> web.StreamResponse:
         presented = presented_credential(request)
         if presented is not None and presented.scheme is Scheme.TOKEN:
             return await self._decrypt_with_token(request, presented)
         self.auth.require_key(presented, (Scheme.BASIC,), Permission.DECRYPT)
         if request.content_type == OCTET_STREAM:
-            data = await read_body(request, self.settings.max_body_bytes)
-            plaintext = await self._maybe_offloaded(len(data), lambda: self.decryptor.decrypt_file(data).data)
-            return web.Response(body=plaintext, content_type=OCTET_STREAM)
+            # Files of any size: spooled to disk, verified, then streamed back chunk by chunk.
+            limit = self.settings.max_file_bytes or self.settings.max_body_bytes
+            return await stream_decrypted_file(request, self.state.private_keys, limit)
         document = await read_json(request, self.settings.max_body_bytes, expected=(JSON, OCTET_STREAM))
         # The response mirrors the request: {"data": X} (Python, Node) or a bare X (Go, Java).
         return json_response(self._decrypt_document(document))
@@ -152,11 +158,6 @@ class Emulator:
             return self.decryptor.decrypt(document)
         except RecursionError:
             raise bad_request("The JSON document is nested too deeply to decrypt.") from None
-
-    async def _maybe_offloaded(self, size: int, work: Callable[[], bytes]) -> bytes:
-        if size < _OFFLOAD_BYTES:
-            return work()
-        return await asyncio.get_running_loop().run_in_executor(None, work)
 
     # --- client-side tokens ----------------------------------------------------------------------
 
