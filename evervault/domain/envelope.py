@@ -37,12 +37,19 @@ except ImportError:  # pragma: no cover - depends on the optional 'fast' extra
 MAGIC = b"%EVENC"
 HEADER_LENGTH = 55
 CRC_LENGTH = 4
-_KEY_OFFSET = 9
-_IV_OFFSET = _KEY_OFFSET + COMPRESSED_POINT_LENGTH
-_FLAGS_OFFSET = _IV_OFFSET + IV_LENGTH
+CRC_FORMAT = struct.Struct("<I")
+KEY_OFFSET = 9
+IV_OFFSET = KEY_OFFSET + COMPRESSED_POINT_LENGTH
+FLAGS_OFFSET = IV_OFFSET + IV_LENGTH
+METADATA_START = HEADER_LENGTH + 2  # v4/v5: a uint16 LE length, then the sealed metadata
+_DATA_OFFSET_FORMAT = struct.Struct("<H")
+_METADATA_LENGTH_FORMAT = struct.Struct("<H")
 
 
-def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+Buffer = bytes | bytearray | memoryview
+
+
+def crc32(data: Buffer, value: int = 0) -> int:
     """IEEE CRC-32 as zlib computes it (ISA-L when installed)."""
     return int(_crc32(data, value))
 
@@ -119,41 +126,42 @@ def encode(version: FileVersion, ephemeral_public_key: bytes, iv: bytes, ciphert
         raise UnsupportedVersionError("Only file versions 2 and 3 are written.")
     head = header(version, ephemeral_public_key, iv)
     checksum = crc32(ciphertext, crc32(head))
-    return b"".join((head, ciphertext, struct.pack("<I", checksum)))
+    return b"".join((head, ciphertext, CRC_FORMAT.pack(checksum)))
 
 
 def parse(data: bytes | bytearray | memoryview) -> FileEnvelope:
     """Parse and checksum-verify a file; every defect raises a :class:`MalformedFileError`."""
     view = memoryview(data).cast("B")
-    if len(view) < HEADER_LENGTH or bytes(view[:6]) != MAGIC:
-        raise MalformedFileError("Not an Evervault encrypted file: it must start with '%EVENC'.")
-    version = _file_version(view[6])
+    if len(view) < HEADER_LENGTH or not is_encrypted_file(view):
+        raise not_an_encrypted_file()
+    version = file_version(view[6])
     body_end = _verified_body_end(view, version)
-    (offset,) = struct.unpack_from("<H", view, 7)
     metadata = None
-    expected_offset = HEADER_LENGTH
+    data_offset = HEADER_LENGTH
     if version.has_metadata:
-        metadata, expected_offset = _metadata_block(view, body_end)
-    if offset != expected_offset:
-        raise MalformedFileError(
-            f"The ciphertext offset field is {offset}; this layout requires {expected_offset}."
-        )
-    if body_end - offset < TAG_LENGTH:
+        metadata, data_offset = _metadata_block(view, body_end)
+    require_data_offset(view, data_offset)
+    if body_end - data_offset < TAG_LENGTH:
         raise MalformedFileError("The file is too short to hold the 16-byte GCM tag.")
-    ephemeral_public_key = bytes(view[_KEY_OFFSET:_IV_OFFSET])
-    if ephemeral_public_key[0] not in (2, 3):
-        raise MalformedFileError("The file's ephemeral public key is not a compressed point.")
     return FileEnvelope(
         version=version,
-        ephemeral_public_key=ephemeral_public_key,
-        iv=bytes(view[_IV_OFFSET:_FLAGS_OFFSET]),
-        flags=view[_FLAGS_OFFSET],
-        ciphertext=bytes(view[offset:body_end]),
+        ephemeral_public_key=compressed_ephemeral_key(view),
+        iv=bytes(view[IV_OFFSET:FLAGS_OFFSET]),
+        flags=view[FLAGS_OFFSET],
+        ciphertext=bytes(view[data_offset:body_end]),
         encrypted_metadata=metadata,
     )
 
 
-def _file_version(byte: int) -> FileVersion:
+# --- checks shared with the incremental reader (streaming.py) --------------------------------
+
+
+def not_an_encrypted_file() -> MalformedFileError:
+    return MalformedFileError("Not an Evervault encrypted file: it must start with '%EVENC'.")
+
+
+def file_version(byte: int) -> FileVersion:
+    """The version byte as a :class:`FileVersion`; unknown values are refused."""
     try:
         return FileVersion(byte)
     except ValueError:
@@ -162,23 +170,47 @@ def _file_version(byte: int) -> FileVersion:
         ) from None
 
 
+def require_data_offset(head: Buffer, expected: int) -> None:
+    """The header's ciphertext offset field must name where this layout's data starts."""
+    (offset,) = _DATA_OFFSET_FORMAT.unpack_from(head, 7)
+    if offset != expected:
+        raise MalformedFileError(f"The ciphertext offset field is {offset}; this layout requires {expected}.")
+
+
+def compressed_ephemeral_key(head: Buffer) -> bytes:
+    """The header's ephemeral public key, which must carry a compressed-point prefix."""
+    ephemeral_public_key = bytes(head[KEY_OFFSET:IV_OFFSET])
+    if ephemeral_public_key[0] not in (2, 3):
+        raise MalformedFileError("The file's ephemeral public key is not a compressed point.")
+    return ephemeral_public_key
+
+
+def metadata_length(head: Buffer, room: int | None = None) -> int:
+    """The v4/v5 sealed-metadata length: at least a GCM tag, and at most ``room`` when known."""
+    (length,) = _METADATA_LENGTH_FORMAT.unpack_from(head, HEADER_LENGTH)
+    if length < TAG_LENGTH or (room is not None and length > room):
+        raise MalformedFileError(f"The encrypted metadata length {length} is out of range.")
+    return int(length)
+
+
+def require_crc(computed: int, stored: int) -> None:
+    if computed != stored:
+        raise FileChecksumError("The file's CRC-32 does not match its contents: it was truncated or altered.")
+
+
 def _verified_body_end(view: memoryview, version: FileVersion) -> int:
     if not version.has_crc:
         return len(view)
     body_end = len(view) - CRC_LENGTH
     if body_end < HEADER_LENGTH:
         raise MalformedFileError("The file is too short to hold its CRC-32.")
-    (stored,) = struct.unpack_from("<I", view, body_end)
-    if crc32(view[:body_end]) != stored:
-        raise FileChecksumError("The file's CRC-32 does not match its contents: it was truncated or altered.")
+    (stored,) = CRC_FORMAT.unpack_from(view, body_end)
+    require_crc(crc32(view[:body_end]), stored)
     return body_end
 
 
 def _metadata_block(view: memoryview, body_end: int) -> tuple[bytes, int]:
-    if body_end < HEADER_LENGTH + 2:
+    if body_end < METADATA_START:
         raise MalformedFileError("The file is too short to hold its metadata length.")
-    (length,) = struct.unpack_from("<H", view, HEADER_LENGTH)
-    start = HEADER_LENGTH + 2
-    if length < TAG_LENGTH or start + length > body_end:
-        raise MalformedFileError(f"The encrypted metadata length {length} is out of range.")
-    return bytes(view[start : start + length]), start + length
+    end = METADATA_START + metadata_length(view, body_end - METADATA_START)
+    return bytes(view[METADATA_START:end]), end

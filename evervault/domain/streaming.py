@@ -19,7 +19,6 @@ The file objects are the caller's: nothing here opens files or sockets.
 from __future__ import annotations
 
 import io
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,22 +34,29 @@ from cryptography.hazmat.primitives.ciphers import algorithms as cipher_algorith
 from cryptography.hazmat.primitives.ciphers import modes as cipher_modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from evervault.domain.ciphertext import IV_LENGTH, TAG_LENGTH
-from evervault.domain.curves import (
-    COMPRESSED_POINT_LENGTH,
-    Curve,
-    compressed_point,
-    load_public_point,
-    uncompressed_point,
+from evervault.domain.ciphertext import TAG_LENGTH
+from evervault.domain.curves import Curve, compressed_point, load_public_point, uncompressed_point
+from evervault.domain.envelope import (
+    CRC_FORMAT,
+    CRC_LENGTH,
+    FLAGS_OFFSET,
+    HEADER_LENGTH,
+    IV_OFFSET,
+    MAGIC,
+    METADATA_START,
+    Buffer,
+    FileVersion,
+    compressed_ephemeral_key,
+    crc32,
+    file_version,
+    header,
+    is_encrypted_file,
+    metadata_length,
+    not_an_encrypted_file,
+    require_crc,
+    require_data_offset,
 )
-from evervault.domain.envelope import CRC_LENGTH, HEADER_LENGTH, MAGIC, FileVersion, crc32, header
-from evervault.domain.errors import (
-    DecryptionError,
-    FileChecksumError,
-    InvalidArgumentError,
-    MalformedFileError,
-    UnsupportedVersionError,
-)
+from evervault.domain.errors import DecryptionError, InvalidArgumentError, MalformedFileError
 from evervault.domain.metadata import Metadata, decode_map
 from evervault.domain.session import DerivedKeys, SessionKey
 
@@ -58,13 +64,6 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 TRAILER_LENGTH = TAG_LENGTH + CRC_LENGTH
 # A chunk of AES-GCM output into a caller's buffer may need up to a block more room.
 _UPDATE_SLACK = 15
-_CRC_FORMAT = struct.Struct("<I")
-_METADATA_LENGTH_FORMAT = struct.Struct("<H")
-_KEY_OFFSET = 9
-_IV_OFFSET = _KEY_OFFSET + COMPRESSED_POINT_LENGTH
-_FLAGS_OFFSET = _IV_OFFSET + IV_LENGTH
-
-Buffer = bytes | bytearray | memoryview
 
 
 class ReadableStream(Protocol):
@@ -140,7 +139,7 @@ class FileEncryptor:
         self._finished = True
         self._cipher.finalize()  # GCM is a stream mode: no buffered bytes remain
         tag: bytes = self._cipher.tag
-        return tag + _CRC_FORMAT.pack(crc32(tag, self._crc))
+        return tag + CRC_FORMAT.pack(crc32(tag, self._crc))
 
     def _require_open(self) -> None:
         if self._finished:
@@ -296,11 +295,7 @@ class FileDecryptor:
             raise MalformedFileError("The file is too short to hold its 16-byte GCM tag.")
         tag = bytes(self._tail[:TAG_LENGTH])
         if self._has_crc:
-            (stored,) = _CRC_FORMAT.unpack_from(self._tail, TAG_LENGTH)
-            if crc32(tag, self._crc) != stored:
-                raise FileChecksumError(
-                    "The file's CRC-32 does not match its contents: it was truncated or altered."
-                )
+            require_crc(crc32(tag, self._crc), CRC_FORMAT.unpack_from(self._tail, TAG_LENGTH)[0])
         try:
             self._cipher.finalize_with_tag(tag)
         except InvalidTag:
@@ -326,34 +321,26 @@ class FileDecryptor:
     def _header_length(self) -> int:
         """How many bytes precede the data, as far as the bytes read so far tell."""
         head = self._head
-        if len(head) >= len(MAGIC) and head[: len(MAGIC)] != MAGIC:
-            raise MalformedFileError("Not an Evervault encrypted file: it must start with '%EVENC'.")
-        if len(head) < HEADER_LENGTH or not _file_version(head[6]).has_metadata:
+        if len(head) >= len(MAGIC) and not is_encrypted_file(head):
+            raise not_an_encrypted_file()
+        if len(head) < HEADER_LENGTH or not file_version(head[6]).has_metadata:
             return HEADER_LENGTH
-        if len(head) < HEADER_LENGTH + 2:
-            return HEADER_LENGTH + 2
-        length: int = _METADATA_LENGTH_FORMAT.unpack_from(head, HEADER_LENGTH)[0]
-        if length < TAG_LENGTH:
-            raise MalformedFileError(f"The encrypted metadata length {length} is out of range.")
-        return HEADER_LENGTH + 2 + length
+        if len(head) < METADATA_START:
+            return METADATA_START
+        # The end of the file is not known yet, so only the lower bound can be checked here.
+        return METADATA_START + metadata_length(head)
 
     def _open(self, head: bytes) -> None:
-        version = _file_version(head[6])
-        (offset,) = struct.unpack_from("<H", head, 7)
-        if offset != len(head):
-            raise MalformedFileError(
-                f"The ciphertext offset field is {offset}; this layout requires {len(head)}."
-            )
-        ephemeral_public_key = head[_KEY_OFFSET:_IV_OFFSET]
-        if ephemeral_public_key[0] not in (2, 3):
-            raise MalformedFileError("The file's ephemeral public key is not a compressed point.")
-        iv = head[_IV_OFFSET:_FLAGS_OFFSET]
+        version = file_version(head[6])
+        require_data_offset(head, len(head))
+        ephemeral_public_key = compressed_ephemeral_key(head)
+        iv = head[IV_OFFSET:FLAGS_OFFSET]
         key, aad = self._file_key(version, ephemeral_public_key)
         metadata = None
         if version.has_metadata:
             # Withdrawn v4/v5: the metadata map sealed with the same key and IV as the data.
             try:
-                metadata = decode_map(AESGCM(key).decrypt(iv, head[HEADER_LENGTH + 2 :], aad))
+                metadata = decode_map(AESGCM(key).decrypt(iv, head[METADATA_START:], aad))
             except InvalidTag:
                 raise _authentication_error() from None
         cipher = Cipher(cipher_algorithms.AES(key), cipher_modes.GCM(iv)).decryptor()
@@ -362,7 +349,7 @@ class FileDecryptor:
         self._has_crc = version.has_crc
         self._trailer_length = TRAILER_LENGTH if version.has_crc else TAG_LENGTH
         self._crc = crc32(head) if version.has_crc else 0
-        self._header = StreamHeader(version, ephemeral_public_key, iv, head[_FLAGS_OFFSET], metadata)
+        self._header = StreamHeader(version, ephemeral_public_key, iv, head[FLAGS_OFFSET], metadata)
         self._cipher = cipher
 
     def _file_key(self, version: FileVersion, ephemeral_public_key: bytes) -> tuple[bytes, bytes | None]:
@@ -454,15 +441,6 @@ def decrypt_stream(
 def _require_room(out: bytearray | memoryview, needed: int) -> None:
     if memoryview(out).nbytes < needed:
         raise InvalidArgumentError(f"The output buffer needs room for {needed} bytes for this chunk.")
-
-
-def _file_version(byte: int) -> FileVersion:
-    try:
-        return FileVersion(byte)
-    except ValueError:
-        raise UnsupportedVersionError(
-            f"Unknown encrypted file version {byte}; known versions are 0-5."
-        ) from None
 
 
 def _authentication_error() -> DecryptionError:
