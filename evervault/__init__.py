@@ -18,6 +18,7 @@ from evervault.api import (
     disable_outbound_relay,
     enable_outbound_relay,
     encrypt,
+    encrypt_file,
     init,
     run,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "disable_outbound_relay",
     "enable_outbound_relay",
     "encrypt",
+    "encrypt_file",
     "init",
     "run",
     *_error_names,

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from evervault.domain.encryption import Encrypted
 from evervault.domain.errors import ConfigurationError
+from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.services import relay as _relay
 from evervault.services.client import Client
+from evervault.services.file_streams import FileDestination, FileSource
 from evervault.services.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -87,6 +89,14 @@ def encrypt(data: object, role: str | None = None) -> Encrypted:
     if client is None:
         client = current_client()  # raises ConfigurationError
     return client.encrypt(data, role)
+
+
+def encrypt_file(src: FileSource, dst: FileDestination, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Encrypt a file of any size from ``src`` to ``dst`` (paths or binary file objects), streaming.
+
+    Same ``%EVENC`` format as ``encrypt(bytes)`` with no maximum size; returns the bytes written.
+    """
+    return current_client().encrypt_file(src, dst, chunk_size=chunk_size)
 
 
 def decrypt(data: object) -> Any:

@@ -22,12 +22,19 @@ from evervault.domain.curves import Curve
 from evervault.domain.encryption import Encrypted, Encryptor
 from evervault.domain.keys import AppKeys
 from evervault.domain.relay import RelayOutboundConfig
+from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.ports.http import AsyncHttpTransport, HttpRequest, HttpResponse
 from evervault.ports.keys import AsyncAppKeySource
 from evervault.services import api_responses
 from evervault.services.api_requests import resolve_run_options
 from evervault.services.client import encryptor_for, requests_for
 from evervault.services.config import ClientConfig, RelaySettings
+from evervault.services.file_streams import (
+    FileDestination,
+    FileSource,
+    check_file_arguments,
+    encrypt_file_with,
+)
 from evervault.services.retry import AsyncRetrier, RetryClock, RetryPolicy
 from evervault.services.tokens import token_expiry_millis
 
@@ -106,6 +113,18 @@ class AsyncClient:
 
     async def encrypt(self, data: object, role: str | None = None) -> Encrypted:
         return (await self._current_encryptor()).encrypt(data, role)
+
+    async def encrypt_file(
+        self, src: FileSource, dst: FileDestination, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> int:
+        """Encrypt a file of any size; as :meth:`Client.encrypt_file <evervault.Client.encrypt_file>`.
+
+        The file I/O and AES-GCM run on a worker thread, so the event loop stays free;
+        pass blocking binary file objects (not asyncio streams) or paths.
+        """
+        check_file_arguments(src, dst, chunk_size)
+        encryptor = await self._current_encryptor()
+        return await asyncio.to_thread(encrypt_file_with, encryptor, src, dst, chunk_size)
 
     async def decrypt(self, data: object) -> Any:
         request = self._requests.decrypt(data)

@@ -19,11 +19,18 @@ from evervault.domain.curves import Curve
 from evervault.domain.encryption import Encrypted, Encryptor
 from evervault.domain.keys import AppKeys
 from evervault.domain.relay import RelayOutboundConfig
+from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.ports.http import HttpRequest, HttpResponse, HttpTransport
 from evervault.ports.keys import AppKeySource
 from evervault.services import api_responses
 from evervault.services.api_requests import ApiRequests, resolve_run_options
 from evervault.services.config import ClientConfig, RelaySettings
+from evervault.services.file_streams import (
+    FileDestination,
+    FileSource,
+    check_file_arguments,
+    encrypt_file_with,
+)
 from evervault.services.retry import Retrier, RetryClock, RetryPolicy
 from evervault.services.tokens import token_expiry_millis
 
@@ -114,6 +121,21 @@ class Client:
         if encryptor is None:
             encryptor = self._current_encryptor()
         return encryptor.encrypt(data, role)
+
+    def encrypt_file(
+        self, src: FileSource, dst: FileDestination, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> int:
+        """Encrypt a file of any size from ``src`` to ``dst``; returns the bytes written.
+
+        Each is a path or a binary file object (``readinto`` to read, ``write`` to write).
+        The output is the same ``%EVENC`` format as ``encrypt(bytes)``, but memory stays at
+        about two ``chunk_size`` buffers, so no maximum file size applies. Keys are fetched
+        once, as for :meth:`encrypt`, before ``dst`` is opened; a ``dst`` path is removed
+        again if encryption fails part-way. File objects are neither closed nor rewound.
+        """
+        check_file_arguments(src, dst, chunk_size)
+        encryptor = self._encryptor or self._current_encryptor()
+        return encrypt_file_with(encryptor, src, dst, chunk_size)
 
     def decrypt(self, data: object) -> Any:
         """Decrypt through the API: JSON values come back typed, bytes come back as bytes."""
