@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from evervault.domain.curves import Curve
@@ -28,6 +29,8 @@ DEFAULT_MAX_FILE_SIZE_IN_MB = 25
 DEFAULT_PCR_POLL_INTERVAL = 300.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 BYTES_PER_MB = 1024 * 1024
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -79,54 +82,67 @@ class ClientConfig:
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         """Validate arguments, falling back to ``environ`` (default ``os.environ``) then defaults."""
-        env = os.environ if environ is None else environ
+        setting = _EnvironmentFallback(os.environ if environ is None else environ)
         return cls(
             app_id=_app_id(app_id),
             api_key=_api_key(api_key),
             curve=_curve(curve),
-            api_url=_base_url("api_url/EV_API_URL", _pick(api_url, env, "EV_API_URL", DEFAULT_API_URL)),
+            api_url=setting(_base_url, "api_url", api_url, "EV_API_URL", DEFAULT_API_URL),
             request_timeout=_positive_seconds(
                 "request_timeout",
                 DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout,
             ),
-            max_file_size_bytes=_max_file_size(max_file_size_in_mb, env) * BYTES_PER_MB,
-            enclave_host=_host_suffix(
-                "enclave_host/EV_ENCLAVE_HOST",
-                _pick(enclave_host, env, "EV_ENCLAVE_HOST", DEFAULT_ENCLAVE_HOST),
+            max_file_size_bytes=BYTES_PER_MB
+            * setting(
+                _megabytes,
+                "max_file_size_in_mb",
+                max_file_size_in_mb,
+                "EV_MAX_FILE_SIZE_IN_MB",
+                DEFAULT_MAX_FILE_SIZE_IN_MB,
             ),
-            cages_host=_host_suffix(
-                "cages_host/EV_CAGES_HOST",
-                _pick(cages_host, env, "EV_CAGES_HOST", DEFAULT_CAGES_HOST),
+            enclave_host=setting(
+                _host_suffix, "enclave_host", enclave_host, "EV_ENCLAVE_HOST", DEFAULT_ENCLAVE_HOST
             ),
-            pcr_poll_interval=_positive_seconds(
-                "pcr_poll_interval/EV_PCR_PROVIDER_POLL_INTERVAL",
-                _pick(pcr_poll_interval, env, "EV_PCR_PROVIDER_POLL_INTERVAL", DEFAULT_PCR_POLL_INTERVAL),
+            cages_host=setting(_host_suffix, "cages_host", cages_host, "EV_CAGES_HOST", DEFAULT_CAGES_HOST),
+            pcr_poll_interval=setting(
+                _positive_seconds,
+                "pcr_poll_interval",
+                pcr_poll_interval,
+                "EV_PCR_PROVIDER_POLL_INTERVAL",
+                DEFAULT_PCR_POLL_INTERVAL,
             ),
             retry=_retry(retry),
             relay=RelaySettings(
                 decryption_domains=_domains(decryption_domains),
                 debug_requests=_flag("debug_requests", debug_requests),
                 enable_outbound_relay=_flag("enable_outbound_relay", enable_outbound_relay),
-                tunnel_url=_url(
-                    "tunnel_url/EV_TUNNEL_HOSTNAME",
-                    _pick(tunnel_url, env, "EV_TUNNEL_HOSTNAME", DEFAULT_TUNNEL_URL),
-                ),
-                cert_url=_url(
-                    "cert_url/EV_CERT_HOSTNAME",
-                    _pick(cert_url, env, "EV_CERT_HOSTNAME", DEFAULT_CERT_URL),
-                ),
+                tunnel_url=setting(_url, "tunnel_url", tunnel_url, "EV_TUNNEL_HOSTNAME", DEFAULT_TUNNEL_URL),
+                cert_url=setting(_url, "cert_url", cert_url, "EV_CERT_HOSTNAME", DEFAULT_CERT_URL),
             ),
         )
 
 
-def _pick(
-    argument: str | float | None, env: Mapping[str, str], variable: str, default: str | float
-) -> str | float:
-    """Constructor argument, else a non-empty environment variable, else the default."""
-    if argument is not None:
-        return argument
-    from_env = env.get(variable, "").strip()
-    return from_env or default
+@dataclass(frozen=True)
+class _EnvironmentFallback:
+    """Resolves a setting that has both a constructor argument and an environment variable."""
+
+    env: Mapping[str, str] = field(repr=False)  # os.environ may hold secrets
+
+    def __call__(
+        self,
+        validate: Callable[[str, str | float], _T],
+        argument_name: str,
+        argument: str | float | None,
+        variable: str,
+        default: str | float,
+    ) -> _T:
+        """Validate the argument, else a non-empty environment variable, else the default.
+
+        Errors name both spellings (``api_url/EV_API_URL``): either may hold the bad value.
+        """
+        if argument is None:
+            argument = self.env.get(variable, "").strip() or default
+        return validate(f"{argument_name}/{variable}", argument)
 
 
 def _app_id(value: object) -> str:
@@ -180,8 +196,7 @@ def _host_suffix(name: str, value: str | float) -> str:
     text = str(value).strip().lower()
     if not text or "/" in text or any(ch.isspace() for ch in text):
         raise ConfigurationError(
-            f"{name} must be a host name such as 'enclave.evervault.com' (no scheme or path), "
-            f"got {text!r}."
+            f"{name} must be a host name such as 'enclave.evervault.com' (no scheme or path), got {text!r}."
         )
     return text
 
@@ -206,17 +221,11 @@ def _number(name: str, value: object) -> float:
     raise ConfigurationError(f"{name} must be a number, got {value!r}.")
 
 
-def _max_file_size(argument: int | None, env: Mapping[str, str]) -> int:
-    value: object = argument
-    if value is None:
-        value = env.get("EV_MAX_FILE_SIZE_IN_MB", "").strip() or DEFAULT_MAX_FILE_SIZE_IN_MB
+def _megabytes(name: str, value: object) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(
-            "max_file_size_in_mb/EV_MAX_FILE_SIZE_IN_MB must be a whole number of megabytes "
-            f"greater than 0, got {value!r}."
-        )
+        raise ConfigurationError(f"{name} must be a whole number of megabytes greater than 0, got {value!r}.")
     return value
 
 
@@ -225,9 +234,7 @@ def _retry(value: bool | RetryPolicy) -> RetryPolicy:
         return value
     if isinstance(value, bool):
         return RetryPolicy() if value else NO_RETRY
-    raise ConfigurationError(
-        f"retry must be True, False or a RetryPolicy, not {type(value).__name__}."
-    )
+    raise ConfigurationError(f"retry must be True, False or a RetryPolicy, not {type(value).__name__}.")
 
 
 def _flag(name: str, value: object) -> bool:
@@ -247,7 +254,5 @@ def _domains(value: object) -> tuple[str, ...]:
     domains = tuple(value)
     for domain in domains:
         if not isinstance(domain, str) or not domain.strip():
-            raise ConfigurationError(
-                f"Every decryption domain must be a non-empty string, got {domain!r}."
-            )
+            raise ConfigurationError(f"Every decryption domain must be a non-empty string, got {domain!r}.")
     return tuple(domain.strip() for domain in domains)
