@@ -109,3 +109,12 @@ def test_non_hex_label_is_malformed_san_hex(label: str) -> None:
 
 def test_ordinary_certificates_have_no_embedded_document() -> None:
     assert not has_embedded_document(_certificate("hello.app-1.enclave.evervault.com"))
+
+
+@pytest.mark.parametrize("suffix", ["", ".", " ", "enclave..evervault.com", "*.evervault.com"])
+def test_a_host_suffix_that_is_not_a_dns_name_is_refused_instead_of_attesting_nothing(suffix: str) -> None:
+    from evervault.domain.attestation.hosts import ENCLAVES
+    from evervault.domain.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="host suffix"):
+        ENCLAVES.endpoint("app_0123456789ab", suffix)

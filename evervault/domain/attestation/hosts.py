@@ -10,14 +10,18 @@ match on the host name, never a substring of the URL).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from evervault.domain.attestation.failures import attestation_failure
+from evervault.domain.errors import InvalidArgumentError
 
 SEED_CAGES_HOST = "cages.evervault.com"
 GA_CAGES_HOST = "cage.evervault.com"
 ENCLAVES_HOST = "enclave.evervault.com"
 WELL_KNOWN_PATH = "/.well-known/attestation"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST_SUFFIX = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 
 
 class DocumentLocation(enum.Enum):
@@ -34,6 +38,15 @@ class EnclaveEndpoint:
     host_suffix: str
     app_id: str
     location: DocumentLocation
+
+    def __post_init__(self) -> None:
+        # An empty suffix would match no host at all, so every request would go out
+        # unattested: refuse it rather than fail open.
+        if not _HOST_SUFFIX.fullmatch(self.host_suffix):
+            raise InvalidArgumentError(
+                f"The attested host suffix {self.host_suffix!r} is not a DNS name such as "
+                "'enclave.evervault.com'; attestation cannot be scoped to it."
+            )
 
     @classmethod
     def seed_cages(cls, app_id: str, host_suffix: str = SEED_CAGES_HOST) -> EnclaveEndpoint:
