@@ -25,7 +25,11 @@ from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEE
 from evervault.domain.errors import EvervaultError
 from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, load_functions_file, parse_function_option
 from evervault.local.runner import DEFAULT_HOST, EmulatorOptions, start_emulator
-from evervault.local.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_POLL_INTERVAL_SECONDS
+from evervault.local.server import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+)
 
 EXIT_USAGE = 2
 MAX_PORT = 65535
@@ -126,6 +130,13 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_BODY_BYTES,
         help=f"largest request body accepted, else 413 (default {DEFAULT_MAX_BODY_BYTES})",
     )
+    parser.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="largest %%EVENC file accepted by POST /decrypt, spooled to disk, else 413 "
+        f"(default {DEFAULT_MAX_FILE_BYTES})",
+    )
 
 
 def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
@@ -148,6 +159,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         sample_functions=not arguments.no_sample_functions,
         relay_destinations=None if relay is None else tuple(relay),
         max_body_bytes=int(_positive("--max-body-bytes", arguments.max_body_bytes)),
+        max_file_bytes=int(_positive("--max-file-bytes", arguments.max_file_bytes)),
         relay_poll_interval=_positive("--relay-poll-interval", arguments.relay_poll_interval),
         relay_proxy=not arguments.no_relay,
         relay_upstream_ca_file=arguments.relay_upstream_ca,

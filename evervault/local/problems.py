@@ -49,7 +49,10 @@ _CODES = {
 _DETAILS = {
     404: "No such endpoint; check the path (the API URL must end with '/').",
     405: "This endpoint does not accept that HTTP method.",
-    413: "The request body is larger than the emulator's limit (serve --max-body-bytes).",
+    413: (
+        "The request body is larger than the emulator's limit "
+        "(serve --max-body-bytes, or --max-file-bytes for files)."
+    ),
 }
 
 UNAUTHORIZED_DETAIL = "The request cannot be authenticated."

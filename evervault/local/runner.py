@@ -36,6 +36,7 @@ from evervault.local.relay_proxy import RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
     ServerSettings,
     create_app,
@@ -61,6 +62,7 @@ class EmulatorOptions:
     sample_functions: bool = True
     relay_destinations: tuple[str, ...] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     relay_proxy: bool = True
     relay_upstream_ca_file: str | None = None
@@ -164,6 +166,7 @@ async def _serve_api(
 ) -> web.AppRunner:
     settings = ServerSettings(
         max_body_bytes=options.max_body_bytes,
+        max_file_bytes=options.max_file_bytes,
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
     )

@@ -50,6 +50,8 @@ JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 PEM = "application/x-pem-file"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maximum) plus headroom
+# Files are spooled to disk while they are checked, so their limit is about disk, not memory.
+DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 
 
