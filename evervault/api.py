@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
 from evervault.domain.encryption import Encrypted
 from evervault.domain.errors import ConfigurationError
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
@@ -127,6 +128,8 @@ def create_run_token(function_name: str, data: object = None) -> dict[str, Any]:
 
 # --- attested sessions to Cages and Enclaves ---------------------------------------------
 # The adapters import requests at module level, so they are imported only when used.
+# ``options`` are the adapter's keyword arguments (``trust_root``, ``ca_bundle``,
+# ``address_override``), used by tests against the local enclave simulator.
 
 
 def cage_requests_session(cage_attestation_data: object = None, **options: Any) -> requests.Session:
@@ -134,43 +137,34 @@ def cage_requests_session(cage_attestation_data: object = None, **options: Any) 
 
     ``cage_attestation_data`` maps cage names to expected PCRs (``{"my-cage": {"pcr_8": "..."}}``),
     or is a list of such dicts for roll-over; a callable value is a provider polled in the
-    background. ``options`` are the adapter's keyword arguments (``trust_root``, ``ca_bundle``,
-    ``address_override``), used by tests against the local enclave simulator.
+    background.
     """
-    from evervault.adapters import attested_requests
-
-    config = current_client().config
-    return attested_requests.cage_requests_session(
-        cage_attestation_data,
-        app_id=config.app_id,
-        pcr_poll_interval=config.pcr_poll_interval,
-        **options,
-    )
+    return _attested_session(SEED_CAGES, cage_attestation_data, None, options)
 
 
 def attestable_cage_session(cage_attestation_data: object = None, **options: Any) -> requests.Session:
     """A ``requests.Session`` attesting GA Cages (host suffix ``EV_CAGES_HOST``)."""
-    from evervault.adapters import attested_requests
-
-    config = current_client().config
-    return attested_requests.attestable_cage_session(
-        cage_attestation_data,
-        app_id=config.app_id,
-        host_suffix=config.cages_host,
-        pcr_poll_interval=config.pcr_poll_interval,
-        **options,
-    )
+    return _attested_session(GA_CAGES, cage_attestation_data, current_client().config.cages_host, options)
 
 
 def attestable_enclave_session(enclave_attestation_data: object = None, **options: Any) -> requests.Session:
     """A ``requests.Session`` attesting Enclaves (host suffix ``EV_ENCLAVE_HOST``)."""
-    from evervault.adapters import attested_requests
+    return _attested_session(
+        ENCLAVES, enclave_attestation_data, current_client().config.enclave_host, options
+    )
+
+
+def _attested_session(
+    era: Era, data: object, host_suffix: str | None, options: dict[str, Any]
+) -> requests.Session:
+    from evervault.adapters.attested_requests import attested_session
 
     config = current_client().config
-    return attested_requests.attestable_enclave_session(
-        enclave_attestation_data,
+    return attested_session(
+        era,
+        data,
         app_id=config.app_id,
-        host_suffix=config.enclave_host,
+        host_suffix=host_suffix,
         pcr_poll_interval=config.pcr_poll_interval,
         **options,
     )
