@@ -302,7 +302,8 @@ class Emulator:
         body = await self._json_object(request, "The API key request")
         names = body.get("permissions")
         valid = {p.value: p for p in Permission}
-        if not isinstance(names, list) or not names or not all(n in valid for n in names):
+        known = isinstance(names, list) and all(isinstance(n, str) and n in valid for n in names)
+        if not names or not known:
             raise bad_request(f"'permissions' must be a non-empty list of {sorted(valid)}.")
         key = self.state.add_api_key(valid[n] for n in names)
         return json_response(

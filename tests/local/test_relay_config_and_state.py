@@ -101,7 +101,17 @@ async def test_minted_api_keys_have_the_scoped_form_and_their_permissions(api: A
     )
 
 
-@pytest.mark.parametrize("body", [{"permissions": []}, {"permissions": ["fly"]}, {"permissions": "decrypt"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"permissions": []},
+        {"permissions": ["fly"]},
+        {"permissions": "decrypt"},
+        # Unhashable entries once escaped as a TypeError and a 500.
+        {"permissions": [[]]},
+        {"permissions": [{"decrypt": True}]},
+    ],
+)
 async def test_bad_key_requests_are_400(api: Api, body: object) -> None:
     assert_problem(
         await api.call("POST", "_local/api-keys", headers=api.api_key_header(), json_body=body),
