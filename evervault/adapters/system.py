@@ -70,6 +70,8 @@ class OsRandomIvSource:
 
     def reset(self) -> None:
         self._ivs = iter(())
+        # After fork the old lock may be held by a thread that does not exist in the child.
+        self._lock = threading.Lock()
 
     def _refill(self) -> tuple[bytes, str]:
         with self._lock:

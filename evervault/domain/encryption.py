@@ -112,6 +112,8 @@ class Encryptor:
 
     def reset(self) -> None:
         """Forget the session key (e.g. in a child process after fork); the next call makes one."""
+        # A fresh lock too: after fork the old one may be held by a thread the child lacks.
+        self._rotation_lock = threading.Lock()
         self._session = None
         self._frames = {}
         self._last_frame = (None, 0.0, 0.0, b"")

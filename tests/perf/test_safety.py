@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -191,3 +192,31 @@ def test_rotation_under_threads_never_mixes_keys() -> None:
         leaves = [document["a"], *document["b"]]
         assert len({ephemeral_of(leaf) for leaf in leaves}) == 1  # one call, one key
         assert decryptor.decrypt(document)["b"][1] is True
+
+
+@needs_fork
+def test_a_child_forked_while_a_lock_is_held_can_still_encrypt() -> None:
+    """A thread may hold the IV refill or rotation lock at the moment another thread forks.
+
+    The child inherits that lock locked with no thread to release it, so the reset after
+    fork must give it fresh locks; otherwise its first refill or rotation hangs forever.
+    """
+    encryptor = default_encryptor(CURVE, APP_PUBLIC)
+    encryptor.encrypt("before fork")
+    source = OsRandomIvSource()
+    read_end, write_end = os.pipe()
+    with encryptor._rotation_lock, source._lock:  # as if other threads were inside them
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.alarm(20)  # a deadlocked child dies instead of hanging the suite
+                value = encryptor.encrypt("child")
+                source.next_iv()
+                os.write(write_end, value.encode())
+            finally:
+                os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_value = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert Decryptor({CURVE: APP_KEY}).decrypt_string(child_value).value == "child"
