@@ -29,7 +29,7 @@ from evervault.domain.curves import (
     uncompressed_point,
 )
 from evervault.domain.envelope import FileVersion
-from evervault.domain.errors import DecryptionError, MalformedCiphertextError
+from evervault.domain.errors import DecryptionError, InvalidArgumentError, MalformedCiphertextError
 from evervault.domain.metadata import Metadata, decode_map, split_frame
 from evervault.domain.session import DerivedKeys
 
@@ -129,6 +129,12 @@ class Decryptor:
         Other values (plain strings, numbers, None) pass through unchanged, as the
         Evervault decrypt endpoint does.
         """
+        try:
+            return self._decrypt_deep(value)
+        except RecursionError:
+            raise InvalidArgumentError("The document is nested too deeply to decrypt.") from None
+
+    def _decrypt_deep(self, value: Any) -> Any:
         if isinstance(value, str):
             if ev_string.looks_encrypted(value):
                 return self.decrypt_string(value).value
@@ -136,15 +142,15 @@ class Decryptor:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self.decrypt_file(value).data
         if isinstance(value, dict):
-            return {key: self.decrypt(item) for key, item in value.items()}
+            return {key: self._decrypt_deep(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self.decrypt(item) for item in value]
+            return [self._decrypt_deep(item) for item in value]
         if isinstance(value, tuple):
-            return tuple(self.decrypt(item) for item in value)
+            return tuple(self._decrypt_deep(item) for item in value)
         if isinstance(value, frozenset):
-            return frozenset(self.decrypt(item) for item in value)
+            return frozenset(self._decrypt_deep(item) for item in value)
         if isinstance(value, set):
-            return {self.decrypt(item) for item in value}
+            return {self._decrypt_deep(item) for item in value}
         return value
 
     # --- keys -----------------------------------------------------------------------------

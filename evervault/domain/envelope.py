@@ -131,7 +131,12 @@ def encode(version: FileVersion, ephemeral_public_key: bytes, iv: bytes, ciphert
 
 def parse(data: bytes | bytearray | memoryview) -> FileEnvelope:
     """Parse and checksum-verify a file; every defect raises a :class:`MalformedFileError`."""
-    view = memoryview(data).cast("B")
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:  # not bytes-like at all (e.g. a str), or a view that cannot be flattened
+        raise MalformedFileError(
+            f"An encrypted file must be bytes-like (bytes, bytearray), got {type(data).__name__}."
+        ) from None
     if len(view) < HEADER_LENGTH or not is_encrypted_file(view):
         raise not_an_encrypted_file()
     version = file_version(view[6])

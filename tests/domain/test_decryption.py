@@ -8,7 +8,12 @@ from evervault.domain.ciphertext import Datatype, Version
 from evervault.domain.curves import Curve, compressed_point, private_key_from_scalar
 from evervault.domain.decryption import Decryptor
 from evervault.domain.envelope import FileVersion
-from evervault.domain.errors import DecryptionError, MalformedCiphertextError
+from evervault.domain.errors import (
+    DecryptionError,
+    InvalidArgumentError,
+    MalformedCiphertextError,
+    MalformedFileError,
+)
 from evervault.domain.metadata import Metadata
 from tests.domain.fakes import (
     APP_SCALAR,
@@ -111,3 +116,19 @@ def test_errors_never_contain_the_plaintext() -> None:
     with pytest.raises(MalformedCiphertextError) as caught:
         decryptor().decrypt_string(encrypted)
     assert "SECRET" not in str(caught.value) and "4242" not in str(caught.value)
+
+
+def test_a_document_nested_too_deeply_is_a_typed_error() -> None:
+    document: list[object] = []
+    innermost = document
+    for _ in range(5000):
+        innermost.append([])
+        innermost = innermost[0]  # type: ignore[assignment]
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        decryptor().decrypt(document)
+
+
+@pytest.mark.parametrize("not_bytes", ["%EVENC", 55, None])
+def test_a_file_that_is_not_bytes_like_is_a_typed_error(not_bytes: object) -> None:
+    with pytest.raises(MalformedFileError, match="bytes-like"):
+        decryptor().decrypt_file(not_bytes)  # type: ignore[arg-type]
