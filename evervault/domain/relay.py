@@ -142,12 +142,14 @@ class DomainRule:
             )
         wildcard = rule.startswith("*")
         host, port = _split_port(rule[1:] if wildcard else rule, text)
+        # Normalised first: "*." would otherwise become the empty suffix, matching every host.
+        host = normalise_host(host)
         if not host or "*" in host:
             raise InvalidArgumentError(
                 f"Decryption domain {text!r} has no usable host: a wildcard is a leading '*' "
                 "followed by a domain suffix, such as '*.example.com'."
             )
-        return cls(host=normalise_host(host), wildcard=wildcard, port=port)
+        return cls(host=host, wildcard=wildcard, port=port)
 
     def matches(self, endpoint: Endpoint) -> bool:
         if self.port is not None and self.port != endpoint.port:

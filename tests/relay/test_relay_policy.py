@@ -69,6 +69,10 @@ def test_unusable_urls_are_not_relayed(url: str) -> None:
         "api.example.com/path",
         "user@api.example.com",
         "*",
+        # A host that is only the trailing dot would be the empty suffix: every host.
+        "*.",
+        "*.:443",
+        ".",
         "a*.b.com",
         "api.example.com:0",
         "api.example.com:x",
