@@ -176,8 +176,12 @@ def _curve(value: str | Curve) -> Curve:
 
 def _url(name: str, value: str | float) -> str:
     text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https"):
         raise ConfigurationError(
             f"{name} must be an http(s) URL such as 'https://api.evervault.com/', got {text!r}."
         )

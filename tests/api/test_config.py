@@ -103,6 +103,8 @@ def test_curve_names_and_aliases(name: Any, curve: Curve) -> None:
         ({"environ": {"EV_API_URL": "ftp://files.example"}}, "EV_API_URL"),
         ({"environ": {"EV_API_URL": "not a url"}}, "EV_API_URL"),
         ({"api_url": "https://x.test/?q=1"}, "api_url"),
+        ({"api_url": "http://[::1/"}, "api_url"),
+        ({"environ": {"EV_TUNNEL_HOSTNAME": "https://[relay"}}, "EV_TUNNEL_HOSTNAME"),
         ({"environ": {"EV_TUNNEL_HOSTNAME": "relay"}}, "EV_TUNNEL_HOSTNAME"),
         ({"environ": {"EV_CERT_HOSTNAME": "//ca"}}, "EV_CERT_HOSTNAME"),
         ({"environ": {"EV_ENCLAVE_HOST": "https://enclave.evervault.com"}}, "EV_ENCLAVE_HOST"),
