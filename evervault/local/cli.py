@@ -110,6 +110,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-relay", action="store_true", help="do not start the Outbound Relay proxy")
     parser.add_argument(
         "--relay-upstream-ca",
+        "--upstream-ca",  # the spelling of the issue that specified the option
+        dest="relay_upstream_ca",
         metavar="PEM_FILE",
         help="extra CA bundle the relay proxy trusts for destinations (e.g. a test server's CA)",
     )

@@ -665,7 +665,14 @@ def _upstream_context(upstream_ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
     if upstream_ca_file is not None:
-        context.load_verify_locations(cafile=upstream_ca_file)
+        try:
+            context.load_verify_locations(cafile=upstream_ca_file)
+        except OSError as error:  # also ssl.SSLError: a file that holds no certificate
+            reason = error.strerror or type(error).__name__
+            raise ConfigurationError(
+                f"Cannot load the relay's upstream CA file {upstream_ca_file} ({reason}); "
+                "pass a readable PEM file of CA certificates."
+            ) from None
     return context
 
 

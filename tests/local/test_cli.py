@@ -103,9 +103,13 @@ def test_functions_from_options_and_files_are_registered_and_remembered(tmp_path
         ["--max-body-bytes", "0"],
         ["--function-timeout", "-1"],
         ["--port", "70000"],
+        ["--relay-upstream-ca", "/nonexistent/ca.pem"],
+        ["--relay-upstream-ca", "{tmp}/not-a-certificate.pem"],
     ],
 )
 def test_bad_options_exit_2_with_a_message(arguments: list[str], tmp_path: Path) -> None:
+    (tmp_path / "not-a-certificate.pem").write_text("not a certificate\n")
+    arguments = [argument.replace("{tmp}", str(tmp_path)) for argument in arguments]
     result = subprocess.run(
         [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d"), *arguments],
         cwd=REPO_ROOT,
@@ -193,3 +197,11 @@ def test_a_stuck_function_does_not_keep_the_emulator_from_exiting(tmp_path: Path
         served.process.send_signal(signal.SIGTERM)
         # Far less than the 60 s the Function still sleeps: its thread is not waited for.
         assert served.process.wait(20) == 0
+
+
+@pytest.mark.parametrize("option", ["--relay-upstream-ca", "--upstream-ca"])
+def test_the_upstream_ca_option_has_both_spellings(option: str) -> None:
+    from evervault.local.cli import build_parser, serve_options
+
+    arguments = build_parser().parse_args(["serve", option, "/some/ca.pem"])
+    assert serve_options(arguments).relay_upstream_ca_file == "/some/ca.pem"
