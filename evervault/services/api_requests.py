@@ -146,8 +146,8 @@ def json_body(value: object, argument: str) -> bytes:
         ) from None
     except ValueError:
         raise InvalidArgumentError(
-            f"{argument} contains NaN or Infinity, which JSON cannot represent; "
-            "replace them (e.g. with None) first."
+            f"{argument} contains NaN or Infinity, which JSON cannot represent, or an integer "
+            "with too many digits to write as text; replace them (e.g. with None or a string) first."
         ) from None
     return text.encode("ascii")
 
@@ -197,7 +197,8 @@ def _optional_bool(name: str, value: object) -> bool | None:
 def _version(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    # isascii: str.isdigit() also accepts characters such as "²" that int() refuses.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgumentError(

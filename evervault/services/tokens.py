@@ -28,7 +28,13 @@ def token_expiry_millis(expiry: datetime | None, now_epoch: float) -> int:
             f"expiry must be a datetime (naive = local time), not {type(expiry).__name__}; "
             "e.g. datetime.now() + timedelta(minutes=5)."
         )
-    expiry_ms = epoch_millis(expiry)
+    try:
+        expiry_ms = epoch_millis(expiry)
+    except (ValueError, OverflowError, OSError):  # e.g. a naive datetime.min in local time
+        raise InvalidArgumentError(
+            "expiry cannot be converted to a Unix timestamp; pass a datetime up to "
+            "10 minutes in the future (naive datetimes are local time) or None for the 5-minute default."
+        ) from None
     if expiry_ms <= now_ms:
         raise InvalidArgumentError(
             "expiry is in the past; pass a datetime up to 10 minutes in the future "

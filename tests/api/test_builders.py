@@ -96,7 +96,14 @@ def test_run_options(options: Any, run_async: bool | None, expected: RunOptions)
 
 @pytest.mark.parametrize(
     ("options", "run_async"),
-    [("async", None), ({"version": -1}, None), ({"version": True}, None), ({"async": 1}, None), (None, "no")],
+    [
+        ("async", None),
+        ({"version": -1}, None),
+        ({"version": True}, None),
+        ({"version": "\u00b2"}, None),  # "²".isdigit() is true, but int() refuses it
+        ({"async": 1}, None),
+        (None, "no"),
+    ],
 )
 def test_bad_run_options(options: Any, run_async: Any) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -115,6 +122,17 @@ moments = st.datetimes(
 def test_epoch_millis_is_exact(moment: datetime) -> None:
     exact = (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1)
     assert epoch_millis(moment) == int(Decimal(exact) // 1000)
+
+
+@pytest.mark.parametrize("expiry", [datetime.min, datetime.min.replace(tzinfo=timezone.utc)])
+def test_an_expiry_outside_the_timestamp_range_is_a_typed_error(expiry: datetime) -> None:
+    with pytest.raises(InvalidArgumentError, match="10 minutes"):
+        token_expiry_millis(expiry, 1_700_000_000.0)
+
+
+def test_an_integer_too_long_for_json_is_named_in_the_error() -> None:
+    with pytest.raises(InvalidArgumentError, match="integer"):
+        json_body({"n": 10**5000}, "data")
 
 
 def test_naive_datetimes_are_local_time() -> None:
