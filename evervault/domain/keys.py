@@ -53,7 +53,7 @@ def _optional_key(body: Mapping[str, Any], field: str, curve: Curve) -> bytes | 
         raise AppKeysError(f"The app key field {field!r} is not a base64 string.")
     try:
         key = binascii.a2b_base64(value)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a non-ASCII str (a plain ValueError)
         raise AppKeysError(f"The app key field {field!r} is not valid base64.") from None
     if len(key) != COMPRESSED_POINT_LENGTH:
         raise AppKeysError(f"The app key field {field!r} is not a 33-byte compressed point.")

@@ -49,8 +49,9 @@ def test_missing_curve_is_reported_when_used() -> None:
         {"ecdhKey": "%%%"},
         {"ecdhKey": key_b64(Curve.P256, compressed=False)},
         {"ecdhKey": base64.b64encode(b"\x02" + bytes(31) + b"\x07").decode()},
+        {"ecdhP256Key": "A081W9y3zAr3KO88zrlhXZBoS7Wyyl+FmrDwtwQHWHG\u00e9"},
     ],
-    ids=["not-object", "not-string", "bad-base64", "uncompressed", "not-on-curve"],
+    ids=["not-object", "not-string", "bad-base64", "uncompressed", "not-on-curve", "non-ascii"],
 )
 def test_unusable_bodies(body: Any) -> None:
     with pytest.raises(InvalidResponseError):
