@@ -73,6 +73,10 @@ class RelayHTTPAdapter(HTTPAdapter):
     ) -> HTTPConnectionPool:
         return self._managers.for_route(self.route).connection_from_url(str(request.url))
 
+    def get_connection(self, url: str, proxies: Mapping[str, str] | None = None) -> HTTPConnectionPool:
+        """What requests < 2.32 calls instead of ``get_connection_with_tls_context``."""
+        return self._managers.for_route(self.route).connection_from_url(url)
+
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         """The pool's ``ssl_context`` (default trust plus relay CA) already verifies."""
 

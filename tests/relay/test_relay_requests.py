@@ -273,3 +273,27 @@ def test_chunked_uploads_and_streamed_responses_pass_through_the_relay(
     streamed = requests.get(f"https://localhost:{echo.port}/stream", stream=True, timeout=10)
     assert streamed.headers.get("Transfer-Encoding") == "chunked"
     assert b"".join(streamed.iter_content(None)) == b"".join(STREAM_PARTS)
+
+
+def test_the_relay_adapter_connects_through_the_relay_on_every_requests_version() -> None:
+    # requests < 2.32 (pyproject allows 2.31) opens connections with get_connection(), newer
+    # releases with get_connection_with_tls_context(): both must give the relay's pool, or
+    # a relayed request would silently go out directly.
+    import ssl
+
+    from evervault.adapters.relay_urllib3 import RelayProxyManagers
+    from evervault.services.relay import RelayRoute
+
+    managers = RelayProxyManagers()
+    route = RelayRoute("https://127.0.0.1:9", {"Proxy-Authorization": API_KEY}, ssl.create_default_context())
+    adapter = relay_requests.RelayHTTPAdapter(managers, route, requests.adapters.HTTPAdapter.send)
+    url = "https://destination.test:8443/path"
+    relay_pool = managers.for_route(route).connection_from_url(url)
+    prepared = requests.Request("GET", url).prepare()
+    try:
+        assert adapter.get_connection_with_tls_context(prepared, True) is relay_pool
+        assert adapter.get_connection(url) is relay_pool
+        assert adapter.get_connection(url, {"https": "http://other-proxy.test:3128"}) is relay_pool
+    finally:
+        managers.clear()
+        adapter.close()
