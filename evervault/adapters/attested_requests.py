@@ -31,6 +31,10 @@ from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, Attestatio
 class AttestedHTTPAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections to the gate's hosts are attested before use."""
 
+    # Read by the Outbound Relay hook on HTTPAdapter.send: a relayed request would reach
+    # the enclave through the relay's TLS, unattested, so this adapter always connects itself.
+    never_relayed = True
+
     def __init__(
         self,
         attestation_gate: AttestationGate,

@@ -12,6 +12,8 @@ enabling, and adapters subclassing ``HTTPAdapter``.
   to them, because the relay terminates their TLS.
 * Every other request is passed to the original ``send`` with exactly the caller's
   arguments, so its proxies, verify and cert settings are untouched.
+* Adapters with a true ``never_relayed`` attribute (the attested sessions' adapter) are
+  never relayed: the relay terminates TLS, so their connections could not be attested.
 
 :func:`uninstall` puts the original function object back, so ``HTTPAdapter.send`` is again
 exactly what it was. Installing, switching relays and uninstalling are thread-safe: the
@@ -114,7 +116,11 @@ def _relaying_send(
     proxies: Mapping[str, str] | None = None,
 ) -> Response:
     router = _router
-    adapter = router.adapter_for(str(request.url)) if router is not None else None
+    # Adapters that attest their connections (attested sessions) declare ``never_relayed``:
+    # the relay terminates TLS, so a relayed request would reach the enclave unattested.
+    adapter = None
+    if router is not None and not getattr(self, "never_relayed", False):
+        adapter = router.adapter_for(str(request.url))
     if adapter is None:
         return _original_send(
             self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies

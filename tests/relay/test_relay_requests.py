@@ -297,3 +297,28 @@ def test_the_relay_adapter_connects_through_the_relay_on_every_requests_version(
     finally:
         managers.clear()
         adapter.close()
+
+
+def test_an_attested_session_is_never_relayed(client: Client) -> None:
+    # The relay terminates TLS, so a relayed connection cannot be attested: with the relay
+    # enabled for an enclave's host, the attested session must still attest (and here
+    # refuse, PCRs being wrong) on a direct connection instead of relaying unattested.
+    from evervault.adapters.attested_requests import cage_requests_session
+    from evervault.domain.attestation import NitroTrustRoot
+    from evervault.domain.errors import AttestationError
+    from evervault.local.enclave import EnclaveSimulator
+
+    simulator = EnclaveSimulator(name="hello", app_id="app_123456789abc")
+    with simulator as info:
+        enable_outbound_relay(client, decryption_domains=[simulator.hostname])
+        session = cage_requests_session(
+            {"hello": {"pcr_8": "00" * 48}},
+            app_id="app_123456789abc",
+            trust_root=NitroTrustRoot.for_testing_only(info.root_certificate_pem),
+            ca_bundle=info.ca_bundle_path,
+            address_override=info.address_override,
+        )
+        with session, pytest.raises(AttestationError) as refused:
+            session.post(f"{info.url}/echo", data=b"card number", timeout=10)
+        assert refused.value.kind == "pcr-mismatch"
+        assert simulator.received == []
