@@ -13,6 +13,7 @@ import argparse
 import base64
 import binascii
 import json
+import math
 import socket
 import ssl
 from datetime import datetime, timezone
@@ -93,11 +94,10 @@ def run_verify(arguments: argparse.Namespace) -> int:
 
 
 def run_url(arguments: argparse.Namespace) -> int:
-    parts = urlsplit(arguments.url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise UsageError(f"{arguments.url!r} is not an https://host[:port] URL")
-    host, port = parts.hostname, parts.port or 443
+    host, port = _https_origin(arguments.url)
     address = _address(arguments.connect_to) or (host, port)
+    if not 0 < arguments.timeout < math.inf:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {arguments.timeout}")
     try:
         policy = _policy(arguments.pcrs)
         trust_root = _trust_root(arguments.trust_root_for_testing_only)
@@ -126,10 +126,26 @@ def _report_invalid(failure: AttestationError) -> int:
     return 1
 
 
+def _https_origin(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``https://host[:port]`` URL, or a usage error."""
+    problem = UsageError(f"{url!r} is not an https://host[:port] URL")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:  # a bad IPv6 literal or a port out of range
+        raise problem from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise problem
+    return parts.hostname, port
+
+
 def _instant(unix_seconds: int | None) -> datetime:
     if unix_seconds is None:
         return datetime.now(timezone.utc)
-    return datetime.fromtimestamp(unix_seconds, timezone.utc)
+    try:
+        return datetime.fromtimestamp(unix_seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise UsageError(f"--at {unix_seconds} is not a representable Unix time ({exc})") from None
 
 
 def _policy(pcrs_json: str) -> AnyOf:
@@ -156,8 +172,8 @@ def _address(connect_to: str | None) -> tuple[str, int] | None:
     if connect_to is None:
         return None
     ip, _, port = connect_to.rpartition(":")
-    if not ip or not port.isdigit():
-        raise UsageError(f"--connect-to must be IP:PORT, got {connect_to!r}")
+    if not ip or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--connect-to must be IP:PORT (port 1-65535), got {connect_to!r}")
     return ip, int(port)
 
 

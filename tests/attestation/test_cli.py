@@ -109,6 +109,13 @@ def test_non_hex_pcrs_are_a_pcr_mismatch(capsys: pytest.CaptureFixture[str]) -> 
         ["attest", "verify", "--cert", "CERT", "--pcrs", "{not json"],
         ["attest", "url", "http://example.com"],
         ["attest", "url", "https://example.com", "--connect-to", "nowhere"],
+        # These once escaped as ValueError/OverflowError tracebacks.
+        ["attest", "verify", "--cert", "CERT", "--at", "99999999999999999999"],
+        ["attest", "url", "https://127.0.0.1:99999"],
+        ["attest", "url", "https://[::1"],
+        ["attest", "url", "https://127.0.0.1:1", "--connect-to", "127.0.0.1:99999"],
+        ["attest", "url", "https://127.0.0.1:1", "--timeout", "-1"],
+        ["attest", "url", "https://127.0.0.1:1", "--timeout", "nan"],
     ],
 )
 def test_usage_errors_exit_2(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
