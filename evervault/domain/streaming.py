@@ -56,7 +56,12 @@ from evervault.domain.envelope import (
     require_crc,
     require_data_offset,
 )
-from evervault.domain.errors import DecryptionError, InvalidArgumentError, MalformedFileError
+from evervault.domain.errors import (
+    DecryptionError,
+    InvalidArgumentError,
+    MalformedFileError,
+    UnsupportedTypeError,
+)
 from evervault.domain.metadata import Metadata, decode_map
 from evervault.domain.session import DerivedKeys, SessionKey
 
@@ -178,6 +183,7 @@ def encrypt_stream(
 
     Two chunk-sized buffers are reused throughout, so memory does not grow with the file.
     """
+    check_stream_arguments(source, destination, chunk_size)
     read_buffer = bytearray(chunk_size)
     write_buffer = bytearray(chunk_size + _UPDATE_SLACK)
     written = _write_all(destination, encryptor.header)
@@ -186,6 +192,24 @@ def encrypt_stream(
             sealed = encryptor.update_into(incoming[:count], outgoing)
             written += _write_all(destination, outgoing[:sealed])
     return written + _write_all(destination, encryptor.finalize())
+
+
+def check_stream_arguments(source: object, destination: object, chunk_size: object) -> None:
+    """Refuse what would fail obscurely (or, for a zero chunk size, silently encrypt nothing)."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise InvalidArgumentError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}.")
+    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "readinto", None)):
+        raise UnsupportedTypeError(
+            f"The source must be a binary file object with readinto(), such as open(path, 'rb'); "
+            f"got {type(source).__name__}."
+        )
+    if destination is not None and (
+        isinstance(destination, io.TextIOBase) or not callable(getattr(destination, "write", None))
+    ):
+        raise UnsupportedTypeError(
+            f"The destination must be a binary file object with write(), such as open(path, 'wb'); "
+            f"got {type(destination).__name__}."
+        )
 
 
 def _read_into(source: ReadableStream, buffer: memoryview) -> int:
@@ -393,6 +417,7 @@ def verify_stream(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> StreamResult:
     """Read ``source`` to its end and check its CRC-32 and GCM tag; no plaintext leaves."""
+    check_stream_arguments(source, None, chunk_size)
     decryptor = FileDecryptor(private_keys)
     read_buffer = bytearray(chunk_size)
     scratch = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
@@ -416,6 +441,7 @@ def decrypt_stream(
     changes between the passes, pass two fails authentication and raises (with a
     partial ``destination``, which the caller must discard, as after any error).
     """
+    check_stream_arguments(source, destination, chunk_size)
     if not source.seekable():
         raise InvalidArgumentError(
             "Streaming decryption needs a seekable source (it is read twice); "

@@ -22,6 +22,7 @@ from evervault.domain.errors import (
     FileChecksumError,
     InvalidArgumentError,
     MalformedFileError,
+    UnsupportedTypeError,
     UnsupportedVersionError,
 )
 from evervault.domain.metadata import encode_map
@@ -431,3 +432,30 @@ def test_streamed_files_are_recognised_as_encrypted() -> None:
     encrypt_stream(deterministic_encryptor(Curve.P256).file_encryptor(), io.BytesIO(b""), destination)
     assert is_encrypted_file(destination.getvalue())
     assert Decryptor(KEYS).decrypt_file(destination.getvalue()).data == b""
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 2.5, True])
+def test_a_chunk_size_that_is_not_a_positive_int_is_refused_before_any_output(chunk_size: object) -> None:
+    """A zero chunk size used to read nothing and write a valid file of *no* data."""
+    encryptor = deterministic_encryptor(Curve.SECP256K1)
+    destination = io.BytesIO()
+    with pytest.raises(InvalidArgumentError, match="chunk_size"):
+        encryptor.encrypt_file_stream(io.BytesIO(b"data"), destination, chunk_size)  # type: ignore[arg-type]
+    assert destination.getvalue() == b""
+    encrypted = io.BytesIO(FILE_VECTORS[Curve.SECP256K1])
+    with pytest.raises(InvalidArgumentError, match="chunk_size"):
+        verify_stream(KEYS, encrypted, chunk_size)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="chunk_size"):
+        decrypt_stream(KEYS, encrypted, io.BytesIO(), chunk_size)  # type: ignore[arg-type]
+
+
+def test_text_or_missing_streams_are_named_errors() -> None:
+    encryptor = deterministic_encryptor(Curve.P256)
+    with pytest.raises(UnsupportedTypeError, match="source"):
+        encryptor.encrypt_file_stream(io.StringIO("text"), io.BytesIO())  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedTypeError, match="destination"):
+        encryptor.encrypt_file_stream(io.BytesIO(b"data"), io.StringIO())  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedTypeError, match="source"):
+        verify_stream(KEYS, None)  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedTypeError, match="source"):
+        decrypt_stream(KEYS, io.StringIO("x"), io.BytesIO())  # type: ignore[arg-type]
