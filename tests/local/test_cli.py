@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,8 +34,10 @@ def test_serve_prints_one_json_line_and_stops_cleanly_on_sigterm(tmp_path: Path)
 
 def test_serve_stops_cleanly_on_sigint_and_defaults_to_a_fresh_temp_dir() -> None:
     with serve() as served:
-        assert Path(served.line["data_dir"]).is_dir()
+        data_dir = Path(served.line["data_dir"])
+        assert data_dir.is_dir()
         assert served.stop(signal.SIGINT) == 0
+    shutil.rmtree(data_dir)  # it holds private keys and is kept by design: remove it here
 
 
 def test_a_restart_with_the_same_directory_keeps_old_ciphertexts_decryptable(tmp_path: Path) -> None:

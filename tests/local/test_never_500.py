@@ -53,8 +53,12 @@ BODIES = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorInfo]:
-    with BackgroundEmulator(EmulatorOptions(relay_proxy=False, max_body_bytes=64 * 1024)) as info:
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorInfo]:
+    # Its own data directory: the default temporary one (private keys) would outlive the test.
+    options = EmulatorOptions(
+        data_dir=str(tmp_path_factory.mktemp("emulator")), relay_proxy=False, max_body_bytes=64 * 1024
+    )
+    with BackgroundEmulator(options) as info:
         yield info
 
 

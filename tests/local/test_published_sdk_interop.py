@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from evervault.domain.curves import Curve
-from evervault.local.runner import BackgroundEmulator, EmulatorInfo
+from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOptions
 from evervault.services.client import Client
 from tests.interop.corpus import CURVES, Case, corpus, expected_ciphertexts, is_json_document, leaves
 from tests.interop.typed_values import typed_form
@@ -31,9 +31,11 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorInfo]:
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorInfo]:
     published_sdk_python()  # build (or reuse) the published SDK's virtualenv first
-    with BackgroundEmulator() as info:
+    # Its own data directory: the default temporary one (private keys) would outlive the test.
+    options = EmulatorOptions(data_dir=str(tmp_path_factory.mktemp("emulator")))
+    with BackgroundEmulator(options) as info:
         yield info
 
 
