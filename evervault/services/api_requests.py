@@ -24,6 +24,7 @@ from evervault.services.version import USER_AGENT
 JSON_CONTENT_TYPE = "application/json"
 OCTET_STREAM = "application/octet-stream"
 DECRYPT_ACTION = "api:decrypt"
+MAX_FUNCTION_VERSION = 2**63 - 1  # a version number is sent as decimal text in x-version-id
 
 
 class Auth(enum.Enum):
@@ -200,8 +201,10 @@ def _version(value: Any) -> int | None:
     # isascii: str.isdigit() also accepts characters such as "²" that int() refuses.
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FUNCTION_VERSION:
+        too_long = type(value) is int and abs(value) > MAX_FUNCTION_VERSION  # repr() could fail on it
+        shown = "a larger number" if too_long else repr(value)
         raise InvalidArgumentError(
-            f"options['version'] must be a Function version number (int >= 0), got {value!r}."
+            f"options['version'] must be a Function version number (int from 0 to 2**63 - 1), got {shown}."
         )
     return value

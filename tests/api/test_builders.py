@@ -101,6 +101,8 @@ def test_run_options(options: Any, run_async: bool | None, expected: RunOptions)
         ({"version": -1}, None),
         ({"version": True}, None),
         ({"version": "\u00b2"}, None),  # "²".isdigit() is true, but int() refuses it
+        ({"version": 10**5000}, None),  # too many digits for the x-version-id header's str()
+        ({"version": -(10**5000)}, None),
         ({"async": 1}, None),
         (None, "no"),
     ],
