@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import sys
 from typing import Any
 
 import aiohttp
@@ -28,6 +29,13 @@ async def post_json(
         return seen
 
 
+# aiohttp can open TLS inside an HTTPS proxy connection only on Python 3.11+ (documented).
+needs_tls_in_tls = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="aiohttp relaying needs TLS inside TLS: Python 3.11+"
+)
+
+
+@needs_tls_in_tls
 async def test_the_given_aiohttp_session_is_relayed_for_matching_hosts_only(
     client: Client, echo: HTTPServer, app_keys: AppKeys, destination_ca_file: str
 ) -> None:
@@ -51,6 +59,7 @@ async def test_the_given_aiohttp_session_is_relayed_for_matching_hosts_only(
         assert json.loads(after["body"]) == document
 
 
+@needs_tls_in_tls
 async def test_a_session_with_a_base_url_is_routed_on_the_full_url(
     client: Client, echo: HTTPServer, app_keys: AppKeys
 ) -> None:
@@ -102,3 +111,10 @@ def test_a_pool_manager_with_an_untrusted_destination_still_fails_directly(
     relay = enable_outbound_relay(client, decryption_domains=["localhost"])
     with RelayPoolManager(relay) as manager, pytest.raises(urllib3.exceptions.MaxRetryError):
         manager.request("GET", echo_url(echo, "127.0.0.1"), retries=urllib3.Retry(0))
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 11), reason="the warning is for Python 3.10 only")
+async def test_relaying_an_aiohttp_session_warns_before_python_3_11(client: Client) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.warns(RuntimeWarning, match="Python 3.11"):
+            enable_outbound_relay(client, decryption_domains=["localhost"], client_session=session)
