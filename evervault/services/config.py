@@ -216,7 +216,10 @@ def _number(name: str, value: object) -> float:
     if isinstance(value, bool):
         raise ConfigurationError(f"{name} must be a number, not a bool.")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range
+            raise ConfigurationError(f"{name} is far too large a number.") from None
     if isinstance(value, str):
         try:
             return float(value)
@@ -226,10 +229,17 @@ def _number(name: str, value: object) -> float:
 
 
 def _megabytes(name: str, value: object) -> int:
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
+    message = f"{name} must be a whole number of megabytes greater than 0"
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        # isascii: str.isdigit() also accepts characters such as "²" that int() refuses;
+        # int() also refuses more than sys.get_int_max_str_digits() digits.
+        text = value
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigurationError(f"{message}; got {len(text)} digits.") from None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(f"{name} must be a whole number of megabytes greater than 0, got {value!r}.")
+        raise ConfigurationError(f"{message}, got {value!r}.")
     return value
 
 

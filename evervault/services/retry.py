@@ -63,7 +63,7 @@ class RetryPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigurationError(f"RetryPolicy.{name} must be a number of seconds.")
-            if not math.isfinite(value) or value < 0:
+            if value < 0 or not math.isfinite(_as_float(value)):
                 raise ConfigurationError(f"RetryPolicy.{name} must be a finite number >= 0.")
 
     def backoff(self, retries_done: int, jitter_fraction: float) -> float:
@@ -95,6 +95,14 @@ class RetryPolicy:
         if elapsed + delay >= self.max_total_time:
             return None
         return delay
+
+
+def _as_float(value: float) -> float:
+    """``float(value)``, with an int beyond float range read as infinity."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 NO_RETRY = RetryPolicy(max_retries=0)

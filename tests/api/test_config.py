@@ -112,6 +112,10 @@ def test_curve_names_and_aliases(name: Any, curve: Curve) -> None:
         ({"environ": {"EV_MAX_FILE_SIZE_IN_MB": "abc"}}, "EV_MAX_FILE_SIZE_IN_MB"),
         ({"environ": {"EV_MAX_FILE_SIZE_IN_MB": "0"}}, "EV_MAX_FILE_SIZE_IN_MB"),
         ({"environ": {"EV_MAX_FILE_SIZE_IN_MB": "-1"}}, "EV_MAX_FILE_SIZE_IN_MB"),
+        ({"environ": {"EV_MAX_FILE_SIZE_IN_MB": "\u00b2"}}, "EV_MAX_FILE_SIZE_IN_MB"),  # isdigit, not int
+        ({"environ": {"EV_MAX_FILE_SIZE_IN_MB": "9" * 5000}}, "EV_MAX_FILE_SIZE_IN_MB"),
+        ({"request_timeout": 10**400}, "request_timeout"),  # beyond float range
+        ({"pcr_poll_interval": 10**400}, "pcr_poll_interval"),
         ({"max_file_size_in_mb": 2.5}, "max_file_size_in_mb"),
         ({"environ": {"EV_PCR_PROVIDER_POLL_INTERVAL": "often"}}, "EV_PCR_PROVIDER_POLL_INTERVAL"),
         ({"environ": {"EV_PCR_PROVIDER_POLL_INTERVAL": "0"}}, "EV_PCR_PROVIDER_POLL_INTERVAL"),

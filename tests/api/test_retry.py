@@ -125,7 +125,13 @@ def test_backoff_grows_exponentially_within_jitter_bounds(retries: int, jitter: 
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_retries": -1}, {"max_retries": 1.5}, {"base_delay": float("inf")}, {"max_total_time": -1}],
+    [
+        {"max_retries": -1},
+        {"max_retries": 1.5},
+        {"base_delay": float("inf")},
+        {"base_delay": 10**400},  # an int beyond float range
+        {"max_total_time": -1},
+    ],
 )
 def test_invalid_policy_is_a_configuration_error(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
