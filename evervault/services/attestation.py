@@ -27,7 +27,7 @@ from evervault.domain.attestation.hosts import EnclaveEndpoint, EnclaveTarget
 from evervault.domain.attestation.policy import AnyOf, pcr_policy_from
 from evervault.domain.attestation.san import document_from_certificate
 from evervault.domain.attestation.verifier import verify
-from evervault.domain.errors import AttestationError, InvalidArgumentError
+from evervault.domain.errors import AttestationError, InvalidArgumentError, InvalidPCRsError
 from evervault.ports.attestation import AttestationDocumentSource, PeerCertificateReader
 from evervault.ports.clock import Clock
 
@@ -101,6 +101,10 @@ class PcrPolicyRegistry:
     def _poll_provider(self, name: str, *, raise_errors: bool) -> AnyOf:
         try:
             policy = pcr_policy_from(self._providers[name]())
+            if not policy.alternatives:
+                # A static [] says "no PCR check" on purpose; a provider answering [] is far
+                # more likely an empty registry, so it must not silently switch checks off.
+                raise InvalidPCRsError("the provider returned no PCR sets")
         except Exception as exc:  # a provider is user code: any failure keeps the last value
             logger.warning(
                 "PCR provider for enclave %r failed (%s); keeping its last good value",

@@ -118,6 +118,17 @@ def test_a_provider_that_never_worked_fails_closed_at_connection_time() -> None:
     assert registry.policy_for("a") == AnyOf((PCRs(**GOOD),))
 
 
+def test_a_provider_answering_no_pcr_sets_never_switches_the_check_off() -> None:
+    provider = ScriptedProvider([[], [], GOOD, []])  # construction, first use, second use, poll
+    registry = PcrPolicyRegistry({"a": provider}, poll_interval=60)
+    with pytest.raises(AttestationError) as caught:
+        registry.policy_for("a")  # never produced PCRs: fail closed, not "any PCRs"
+    assert caught.value.kind == "pcr-mismatch"
+    assert registry.policy_for("a") == AnyOf((PCRs(**GOOD),))
+    registry.poll_once()  # [] again: the last good value stays
+    assert registry.policy_for("a") == AnyOf((PCRs(**GOOD),))
+
+
 def test_polling_thread_polls_survives_errors_and_stops() -> None:
     provider = ScriptedProvider([GOOD, RuntimeError("flaky"), {"pcr_8": ZERO}])
     registry = PcrPolicyRegistry({"a": provider}, poll_interval=0.001)
