@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
 from evervault.domain.encryption import Encrypted
-from evervault.domain.errors import ConfigurationError
+from evervault.domain.errors import ConfigurationError, InvalidArgumentError
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.services import relay as _relay
 from evervault.services.client import Client
@@ -116,9 +116,22 @@ def run(
     return current_client().run(function_name, data, options, run_async=run_async)
 
 
-def create_client_side_decrypt_token(data: object, expiry: datetime | None = None) -> dict[str, Any]:
-    """A token letting a front end decrypt exactly ``data``; expiry at most 10 minutes ahead."""
-    return current_client().create_client_side_decrypt_token(data, expiry)
+_UNSET: Any = object()
+
+
+def create_client_side_decrypt_token(
+    data: object = _UNSET, expiry: datetime | None = None, *, payload: object = _UNSET
+) -> dict[str, Any]:
+    """A token letting a front end decrypt exactly ``data``; expiry at most 10 minutes ahead.
+
+    ``payload=`` is accepted too: it is the published SDK's keyword for ``data``.
+    """
+    if (data is _UNSET) == (payload is _UNSET):
+        raise InvalidArgumentError(
+            "Pass the data the token may decrypt exactly once: as `data` (or `payload`, the "
+            "published SDK's name for it)."
+        )
+    return current_client().create_client_side_decrypt_token(payload if data is _UNSET else data, expiry)
 
 
 def create_run_token(function_name: str, data: object = None) -> dict[str, Any]:

@@ -69,6 +69,12 @@ def test_seed_readme_flow(local_api: HTTPServer, keys_body: dict[str, str], decr
 
     local_api.expect_request("/client-side-tokens").respond_with_json({"token": "t1"})
     assert evervault.create_client_side_decrypt_token(encrypted) == {"token": "t1"}
+    assert evervault.create_client_side_decrypt_token(payload=encrypted) == {"token": "t1"}
+    positional, published_keyword = (json.loads(r.get_data()) for r in recorded(local_api)[-2:])
+    assert positional["payload"] == published_keyword["payload"] == encrypted
+    for ambiguous in ({}, {"data": encrypted, "payload": encrypted}):
+        with pytest.raises(evervault.InvalidArgumentError, match="exactly once"):
+            evervault.create_client_side_decrypt_token(**ambiguous)
 
     local_api.expect_request("/v2/functions/fn/run-token").respond_with_json({"token": "t2"})
     assert evervault.create_run_token("fn", encrypted) == {"token": "t2"}
@@ -147,6 +153,6 @@ def test_public_names_and_seed_signatures() -> None:
     assert parameters(evervault.encrypt) == ["data", "role"]
     assert parameters(evervault.decrypt) == ["data"]
     assert parameters(evervault.run) == ["function_name", "data", "options", "run_async"]
-    assert parameters(evervault.create_client_side_decrypt_token) == ["data", "expiry"]
+    assert parameters(evervault.create_client_side_decrypt_token) == ["data", "expiry", "payload"]
     assert parameters(evervault.create_run_token) == ["function_name", "data"]
     assert set(evervault.errors.__all__) <= set(evervault.__all__)
