@@ -19,7 +19,7 @@ import trustme
 from pytest_httpserver import HTTPServer
 
 from tests.local.serve_process import REPO_ROOT, Served, child_env, serve
-from tests.relay.relay_support import echo_url, start_echo_server
+from tests.relay.relay_support import echo_url, running_echo_server
 
 APP_SCRIPT = """
 import json, os, sys
@@ -47,10 +47,8 @@ def destination_ca() -> trustme.CA:
 
 @pytest.fixture
 def echo(destination_ca: trustme.CA) -> Iterator[HTTPServer]:
-    server = start_echo_server(destination_ca)
-    yield server
-    server.clear()
-    server.stop()
+    with running_echo_server(destination_ca) as server:
+        yield server
 
 
 @pytest.fixture

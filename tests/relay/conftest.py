@@ -22,7 +22,7 @@ from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.services.client import Client
 from evervault.services.relay import disable_outbound_relay
 
-from .relay_support import API_KEY, APP_ID, RecordingTunnelProxy, start_echo_server
+from .relay_support import API_KEY, APP_ID, RecordingTunnelProxy, running_echo_server
 
 
 @dataclass
@@ -59,16 +59,14 @@ def destination_ca_file(destination_ca: trustme.CA, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="session")
 def echo(destination_ca: trustme.CA) -> Iterator[HTTPServer]:
-    server = start_echo_server(destination_ca)
-    yield server
-    server.stop()
+    with running_echo_server(destination_ca) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def plain_echo() -> Iterator[HTTPServer]:
-    server = start_echo_server(None)
-    yield server
-    server.stop()
+    with running_echo_server(None) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

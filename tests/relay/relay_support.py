@@ -7,6 +7,8 @@ import selectors
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,8 @@ def echo_handler(request: Request) -> Response:
     return Response(json.dumps(body), content_type="application/json")
 
 
-def start_echo_server(ca: trustme.CA | None) -> HTTPServer:
+@contextmanager
+def running_echo_server(ca: trustme.CA | None) -> Iterator[HTTPServer]:
     """An echo server on 127.0.0.1 (HTTPS with a ``localhost``/``127.0.0.1`` leaf when ``ca``)."""
     context = None
     if ca is not None:
@@ -34,7 +37,11 @@ def start_echo_server(ca: trustme.CA | None) -> HTTPServer:
     server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
     server.expect_request("/echo").respond_with_handler(echo_handler)
     server.start()
-    return server
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 def echo_url(server: HTTPServer, host: str = "localhost", scheme: str = "https") -> str:
