@@ -41,6 +41,7 @@ from evervault.domain.errors import (
 )
 from evervault.local.auth import Authenticator, Presented, Scheme, presented_credential
 from evervault.local.functions import FunctionRunner, RegisteredFunction, RunRecord
+from evervault.local.paths import merge_slashes_middleware
 from evervault.local.problems import bad_request, not_found, problem_middleware
 from evervault.local.state import LocalState, Permission, RelayDestination
 from evervault.local.streaming_decrypt import stream_decrypted_file
@@ -82,7 +83,9 @@ def create_app(
         raise InvalidArgumentError("max_body_bytes must be a positive number of bytes.")
     if settings.max_file_bytes is not None and settings.max_file_bytes <= 0:
         raise InvalidArgumentError("max_file_bytes must be a positive number of bytes.")
-    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[merge_slashes_middleware, problem_middleware], client_max_size=settings.max_body_bytes
+    )
     emulator = Emulator(state, functions, settings)
     emulator.add_routes(app.router)
     app.on_cleanup.append(emulator.close)
