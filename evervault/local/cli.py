@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "serve":
             return asyncio.run(serve(serve_options(arguments)))
+        if arguments.command == "conformance":
+            from evervault.local.conformance import cli as conformance_cli
+
+            return conformance_cli.run(arguments)
         from evervault.local.demo import run_demo
 
         return run_demo()
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API until SIGINT/SIGTERM")
     _add_serve_arguments(serve_parser)
     commands.add_parser("demo", help="start an emulator and run the README flow against it with this SDK")
+    from evervault.local.conformance.cli import add_parser as add_conformance_parser
+
+    add_conformance_parser(commands)
     return parser
 
 

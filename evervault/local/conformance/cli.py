@@ -1,0 +1,47 @@
+"""``evervault-local conformance --sdk CMD``: run the conformance suite against an SDK's adapter.
+
+Prints a table of checks (pass / fail / finding per curve) or, with ``--json``, one JSON
+document; exits 1 if any check failed (findings alone do not fail the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from evervault.local.conformance.process import DEFAULT_TIMEOUT_SECONDS
+from evervault.local.conformance.session import CURVE_NAMES, SuiteOptions, run_suite
+
+EXIT_FAILED = 1
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "conformance",
+        help="run the conformance suite against another SDK through its adapter (see conformance/README.md)",
+    )
+    parser.add_argument(
+        "--sdk", required=True, metavar="CMD", help='the adapter command, e.g. "node adapter.js"'
+    )
+    parser.add_argument("--curve", choices=[*CURVE_NAMES, "both"], default="both", help="curves to test")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (for CI) instead of a table"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help=f"seconds to wait for each adapter answer (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+
+
+def run(arguments: argparse.Namespace) -> int:
+    curves = tuple(CURVE_NAMES) if arguments.curve == "both" else (arguments.curve,)
+    report = run_suite(SuiteOptions(command=arguments.sdk, curves=curves, timeout_seconds=arguments.timeout))
+    if arguments.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(report.render())
+    return EXIT_FAILED if report.failed else 0
