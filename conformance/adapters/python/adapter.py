@@ -103,6 +103,7 @@ class Adapter:
 
 def main() -> int:
     adapter = Adapter()
+    answers, sys.stdout = sys.stdout, sys.stderr  # stray prints must not corrupt the protocol
     for line in sys.stdin:
         request = json.loads(line)
         try:
@@ -113,8 +114,8 @@ def main() -> int:
         except Exception as error:  # noqa: BLE001 - every SDK error is an answer, not a crash
             answer = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
         answer["id"] = request.get("id")
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
     return 0
 
 

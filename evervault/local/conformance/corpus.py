@@ -105,6 +105,7 @@ EDGE_WHITESPACE: list[tuple[str, str]] = [
     ("whitespace.newline-end", "line\n"),
     ("whitespace.only", "   "),
 ]
+RACE_ROUNDS = 3
 RACE_VALUES = 64
 RACE_CONCURRENCY = 16
 

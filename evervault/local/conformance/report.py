@@ -83,16 +83,16 @@ class SdkReport:
     def failed(self) -> bool:
         return any(o.status is Status.FAIL for o in self.observations)
 
-    def notes(self, status: Status) -> list[Observation]:
-        """Distinct notes of one status (first occurrence of each detail per check and curve)."""
-        seen: set[tuple[str, str, str | None]] = set()
-        notes = []
+    def notes(self, status: Status) -> list[tuple[Observation, int]]:
+        """Distinct notes of one status, each with how many times it was observed."""
+        counts: dict[tuple[str, str, str | None], int] = {}
+        first: dict[tuple[str, str, str | None], Observation] = {}
         for observation in self.observations:
-            key = (observation.check, observation.curve, observation.detail)
-            if observation.status is status and key not in seen:
-                seen.add(key)
-                notes.append(observation)
-        return notes
+            if observation.status is status:
+                key = (observation.check, observation.curve, observation.detail)
+                counts[key] = counts.get(key, 0) + 1
+                first.setdefault(key, observation)
+        return [(first[key], counts[key]) for key in first]
 
     def to_json(self) -> dict[str, Any]:
         checks = []
@@ -129,7 +129,7 @@ class SdkReport:
             "checks": checks,
         }
 
-    def render(self, *, max_notes: int = 12) -> str:
+    def render(self, *, max_notes: int = 40) -> str:
         """A Markdown table (one row per check, one column per curve), then failures and findings."""
         lines = [f"### {self.sdk} {self.version} ({self.language})", ""]
         lines.append("| check | " + " | ".join(self.curves) + " |")
@@ -141,7 +141,10 @@ class SdkReport:
             notes = self.notes(status)
             if notes:
                 lines += ["", f"{heading}:"]
-                lines += [f"- `{n.check}` ({n.curve}): {n.detail}" for n in notes[:max_notes]]
+                lines += [
+                    f"- `{n.check}` ({n.curve}): {n.detail}" + (f" (x{count})" if count > 1 else "")
+                    for n, count in notes[:max_notes]
+                ]
                 if len(notes) > max_notes:
                     lines.append(f"- ... and {len(notes) - max_notes} more (see --json)")
         lines += ["", "Result: " + ("FAIL" if self.failed else "pass") + f" (adapter: `{self.command}`)"]

@@ -146,32 +146,24 @@ class CurveRun:
         self.capabilities = {str(c) for c in capabilities} if isinstance(capabilities, list) else set()
 
     def call(
-        self, adapter: AdapterProcess, op: str, args: Mapping[str, Any]
+        self, adapter: AdapterProcess, op: str, args: Mapping[str, Any], *, probe: str | None = None
     ) -> tuple[Reply, list[RecordedRequest]]:
-        """Send one request; returns the reply and the API requests the SDK made meanwhile."""
+        """Send one request; returns the reply and the API requests the SDK made meanwhile.
+
+        Those requests are checked (endpoint, credential scheme, accepted); during a
+        ``probe`` a problem is a finding of that probe rather than a failure.
+        """
         start = len(self.recorder)
         reply = adapter.request(op, args)
         requests = self.recorder.since(start)
-        self._check_requests(op, requests)
-        return reply, requests
-
-    def _check_requests(self, op: str, requests: list[RecordedRequest]) -> None:
-        allowed = _ALLOWED.get(op, [_KEY_FETCH])
         for request in requests:
-            match = next((a for a in allowed if a[0] == request.method and a[1] == request.path), None)
             check = "api.key-fetch" if request.path == "/cages/key" else _api_check(op)
-            if match is None:
-                self.add(check, Status.FAIL, f"{op} made an unexpected request: {request.describe()}")
-            elif request.scheme not in match[2]:
-                self.add(
-                    check,
-                    Status.FAIL,
-                    f"{request.describe()}: expected {' or '.join(match[2])} authentication",
-                )
-            elif not 200 <= request.status < 300:
-                self.add(check, Status.FAIL, f"the emulator refused {request.describe()}")
-            elif check == "api.key-fetch":
+            problem = _request_problem(op, request)
+            if problem is not None:
+                self.add(probe or check, Status.FINDING if probe else Status.FAIL, problem)
+            elif check == "api.key-fetch" and probe is None:
                 self.add(check, Status.PASS)
+        return reply, requests
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -349,7 +341,9 @@ class CurveRun:
             verdicts: list[Verdict] = []
             for index, role in enumerate((first_role, second_role)):
                 name = f"probe-{index}"
-                reply, _ = self.call(adapter, "encrypt", {"value": name, "role": role})
+                reply, _ = self.call(
+                    adapter, "encrypt", {"value": name, "role": role}, probe="probe.role-key-reuse"
+                )
                 if not reply.ok:
                     verdicts.append(Verdict("probe.role-key-reuse", Status.FINDING, reply.describe_error()))
                     continue
@@ -358,16 +352,29 @@ class CurveRun:
             self._probe_outcome("probe.role-key-reuse", verdicts, f"{order} in one key window")
 
     def probe_key_race(self, adapter: AdapterProcess) -> None:
-        """A cold SDK runs many encrypts concurrently (only adapters with ``encrypt_many``)."""
-        if "encrypt_many" not in self.capabilities or not self.configure(adapter):
+        """Cold SDKs run many encrypts concurrently (only adapters with ``encrypt_many``)."""
+        if "encrypt_many" not in self.capabilities:
             return  # skip: the adapter cannot run concurrent encrypts
+        verdicts: list[Verdict] = []
+        for _round in range(corpus.RACE_ROUNDS):
+            if not self.configure(adapter):
+                return
+            verdicts += self._race_round(adapter)
+        context = (
+            f"{corpus.RACE_ROUNDS} x {corpus.RACE_VALUES} encrypts, {corpus.RACE_CONCURRENCY} at a time, "
+            "each on a cold SDK"
+        )
+        self._probe_outcome("probe.key-race", verdicts, context)
+
+    def _race_round(self, adapter: AdapterProcess) -> list[Verdict]:
         values = [f"race-{index}" for index in range(corpus.RACE_VALUES)]
         args = {"values": values, "role": None, "concurrency": corpus.RACE_CONCURRENCY}
-        reply, _ = self.call(adapter, "encrypt_many", args)
+        reply, _ = self.call(adapter, "encrypt_many", args, probe="probe.key-race")
         produced = self._decoded(reply.result, "encrypt_many") if reply.ok else None
         if not isinstance(produced, list) or len(produced) != len(values):
-            self.add("probe.key-race", Status.FINDING, f"encrypt_many failed: {reply.describe_error()}")
-            return
+            return [
+                Verdict("probe.key-race", Status.FINDING, f"encrypt_many failed: {reply.describe_error()}")
+            ]
         judge = Judge(self.access.private_keys, self.curve)
         for item in produced:  # every ephemeral key of the batch, so a raced value can be diagnosed
             if isinstance(item, str):
@@ -376,14 +383,13 @@ class CurveRun:
         verdicts: list[Verdict] = []
         for value, output in zip(values, produced, strict=True):
             verdicts += judge.judge_value(value, value, output, None)
-        context = f"{corpus.RACE_VALUES} encrypts, {corpus.RACE_CONCURRENCY} at a time, on a cold SDK"
-        self._probe_outcome("probe.key-race", verdicts, context)
+        return verdicts
 
     def probe_values(self, adapter: AdapterProcess, check: str, cases: list[tuple[str, Any]]) -> None:
         judge = Judge(self.access.private_keys, self.curve)
         verdicts: list[Verdict] = []
         for name, value in cases:
-            reply, _ = self.call(adapter, "encrypt", {"value": to_wire(value), "role": None})
+            reply, _ = self.call(adapter, "encrypt", {"value": to_wire(value), "role": None}, probe=check)
             if not reply.ok:
                 verdicts.append(Verdict(check, Status.FINDING, f"{name}: {reply.describe_error()}"))
                 continue
@@ -393,9 +399,16 @@ class CurveRun:
     def probe_token_expiry(self, adapter: AdapterProcess) -> None:
         expiry = time.time() + 300
         args = {"payload": {"probe": "expiry"}, "expiry": expiry}
-        reply, _ = self.call(adapter, "create_client_side_decrypt_token", args)
+        reply, requests = self.call(
+            adapter, "create_client_side_decrypt_token", args, probe="probe.token-expiry"
+        )
         if not reply.ok:
-            self.add("probe.token-expiry", Status.FINDING, f"refused: {reply.describe_error()}")
+            sent = (
+                "sent no request"
+                if not requests
+                else "its request was answered " + ", ".join(str(request.status) for request in requests)
+            )
+            self.add("probe.token-expiry", Status.FINDING, f"refused ({sent}): {reply.describe_error()}")
             return
         token = self._decoded(reply.result, "create_client_side_decrypt_token")
         granted = token.get("expiry") if isinstance(token, dict) else None
@@ -412,6 +425,19 @@ class CurveRun:
         for problem in problems:
             detail = f"{context}: {problem.detail}" if context else problem.detail
             self.add(check, Status.FINDING, detail)
+
+
+def _request_problem(op: str, request: RecordedRequest) -> str | None:
+    """What is wrong with a request an SDK made during ``op`` (``None``: nothing)."""
+    allowed = _ALLOWED.get(op, [_KEY_FETCH])
+    match = next((a for a in allowed if a[0] == request.method and a[1] == request.path), None)
+    if match is None:
+        return f"{op} made an unexpected request: {request.describe()}"
+    if request.scheme not in match[2]:
+        return f"{request.describe()}: expected {' or '.join(match[2])} authentication"
+    if not 200 <= request.status < 300:
+        return f"the emulator refused {request.describe()}"
+    return None
 
 
 def _api_check(op: str) -> str:
