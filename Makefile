@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,5 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+conformance: $(STAMP)
+	$(BIN)/python scripts/conformance.py
+
 clean:
-	rm -rf $(VENV) .interop-venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .interop-venv .pytest_cache .mypy_cache .ruff_cache conformance/adapters/node/node_modules

@@ -105,9 +105,9 @@ EDGE_WHITESPACE: list[tuple[str, str]] = [
     ("whitespace.newline-end", "line\n"),
     ("whitespace.only", "   "),
 ]
-RACE_ROUNDS = 3
+RACE_ROUNDS = 8
 RACE_VALUES = 64
-RACE_CONCURRENCY = 16
+RACE_CONCURRENCY = 32
 
 
 def file_bytes(size: int) -> bytes:

@@ -360,11 +360,19 @@ class CurveRun:
             if not self.configure(adapter):
                 return
             verdicts += self._race_round(adapter)
-        context = (
-            f"{corpus.RACE_ROUNDS} x {corpus.RACE_VALUES} encrypts, {corpus.RACE_CONCURRENCY} at a time, "
-            "each on a cold SDK"
-        )
-        self._probe_outcome("probe.key-race", verdicts, context)
+        broken = sum(v.status is not Status.PASS and v.check == "encrypt.round-trip" for v in verdicts)
+        others = [v for v in verdicts if v.status is not Status.PASS and v.check != "encrypt.round-trip"]
+        total = corpus.RACE_ROUNDS * corpus.RACE_VALUES
+        if broken:
+            self.add(
+                "probe.key-race",
+                Status.FINDING,
+                f"{broken} of {total} values encrypted concurrently ({corpus.RACE_CONCURRENCY} at a time, "
+                "cold SDK) cannot be decrypted with the app's key: each is labelled with one ephemeral "
+                "key but was encrypted with a key derived for another (shared key state raced)",
+            )
+        if others or not broken:
+            self._probe_outcome("probe.key-race", others, "concurrent encrypts")
 
     def _race_round(self, adapter: AdapterProcess) -> list[Verdict]:
         values = [f"race-{index}" for index in range(corpus.RACE_VALUES)]
