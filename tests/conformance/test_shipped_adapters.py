@@ -44,7 +44,7 @@ def expect_passes(report: SdkReport, checks: Iterable[str]) -> None:
 def test_this_sdk_passes_every_check_with_no_finding() -> None:
     report = run(this_sdk_command())
     assert report.sdk == "evervault-sdk (this repository)"
-    expect_passes(report, CHECKS)
+    expect_passes(report, [check for check in CHECKS if check != "probe.rotation-race"])  # opt-in probe
 
 
 @pytest.mark.interop
@@ -85,3 +85,13 @@ def test_node_sdk_conforms_with_its_known_defects_as_findings() -> None:
     }
     assert findings(report) == expected, report.render()
     expect_passes(report, [c for c in CHECKS if c.startswith(("api.", "file.")) or c == "encrypt.grammar"])
+
+
+@pytest.mark.slow
+def test_the_rotation_probe_runs_only_when_asked() -> None:
+    options = SuiteOptions(command=this_sdk_command(), curves=("p256",), rotation_wait_seconds=16)
+    report = run_suite(options)
+    assert not report.failed, report.render()
+    assert report.cell("probe.rotation-race", "p256") == (Status.PASS, 1, 1)
+    without = run_suite(SuiteOptions(command=this_sdk_command(), curves=("p256",)))
+    assert without.cell("probe.rotation-race", "p256")[0] is Status.SKIP

@@ -34,11 +34,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_TIMEOUT_SECONDS,
         help=f"seconds to wait for each adapter answer (default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
+    parser.add_argument(
+        "--rotation-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also probe concurrent encrypts after waiting SECONDS for the SDK's key to rotate "
+        "(e.g. 17 for SDKs with a 15-s key window; default 0: skip this slow probe)",
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
     curves = tuple(CURVE_NAMES) if arguments.curve == "both" else (arguments.curve,)
-    report = run_suite(SuiteOptions(command=arguments.sdk, curves=curves, timeout_seconds=arguments.timeout))
+    options = SuiteOptions(
+        command=arguments.sdk,
+        curves=curves,
+        timeout_seconds=arguments.timeout,
+        rotation_wait_seconds=arguments.rotation_wait,
+    )
+    report = run_suite(options)
     if arguments.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

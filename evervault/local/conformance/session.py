@@ -59,6 +59,7 @@ class SuiteOptions:
     timeout_seconds: float = 120.0
     cwd: str | Path | None = None
     env: Mapping[str, str] | None = None
+    rotation_wait_seconds: float = 0.0  # > 0: also probe concurrent encrypts across a key rotation
 
 
 def run_suite(options: SuiteOptions) -> SdkReport:
@@ -331,6 +332,7 @@ class CurveRun:
         # These need a cold SDK (no key yet): each starts with a new `configure`.
         self.probe_role_key_reuse(adapter)
         self.probe_key_race(adapter)
+        self.probe_rotation_race(adapter)
 
     def probe_role_key_reuse(self, adapter: AdapterProcess) -> None:
         """A cold SDK encrypts without a role then with one (and, cold again, the reverse) at once."""
@@ -359,22 +361,42 @@ class CurveRun:
         for _round in range(corpus.RACE_ROUNDS):
             if not self.configure(adapter):
                 return
-            verdicts += self._race_round(adapter)
+            verdicts += self._race_round(adapter, "probe.key-race")
+        self._race_outcome("probe.key-race", verdicts, "cold SDK")
+
+    def probe_rotation_race(self, adapter: AdapterProcess) -> None:
+        """A warm SDK waits past its key window, then runs many encrypts concurrently (opt-in: slow)."""
+        wait = self.options.rotation_wait_seconds
+        if wait <= 0 or "encrypt_many" not in self.capabilities or not self.configure(adapter):
+            return  # skip
+        reply, _ = self.call(
+            adapter, "encrypt", {"value": "warm-up", "role": None}, probe="probe.rotation-race"
+        )
+        if not reply.ok:
+            self.add(
+                "probe.rotation-race", Status.FINDING, f"warm-up encrypt failed: {reply.describe_error()}"
+            )
+            return
+        time.sleep(wait)
+        verdicts = self._race_round(adapter, "probe.rotation-race")
+        self._race_outcome("probe.rotation-race", verdicts, f"after {wait:g} s, when the key rotates")
+
+    def _race_outcome(self, check: str, verdicts: list[Verdict], when: str) -> None:
         broken = sum(v.status is not Status.PASS and v.check == "encrypt.round-trip" for v in verdicts)
         others = [v for v in verdicts if v.status is not Status.PASS and v.check != "encrypt.round-trip"]
-        total = corpus.RACE_ROUNDS * corpus.RACE_VALUES
+        total = sum(v.check == "encrypt.grammar" for v in verdicts)
         if broken:
             self.add(
-                "probe.key-race",
+                check,
                 Status.FINDING,
                 f"{broken} of {total} values encrypted concurrently ({corpus.RACE_CONCURRENCY} at a time, "
-                "cold SDK) cannot be decrypted with the app's key: each is labelled with one ephemeral "
+                f"{when}) cannot be decrypted with the app's key: each is labelled with one ephemeral "
                 "key but was encrypted with a key derived for another (shared key state raced)",
             )
         if others or not broken:
-            self._probe_outcome("probe.key-race", others, "concurrent encrypts")
+            self._probe_outcome(check, others, "concurrent encrypts")
 
-    def _race_round(self, adapter: AdapterProcess) -> list[Verdict]:
+    def _race_round(self, adapter: AdapterProcess, check: str) -> list[Verdict]:
         values = [f"race-{index}" for index in range(corpus.RACE_VALUES)]
         args = {"values": values, "role": None, "concurrency": corpus.RACE_CONCURRENCY}
         reply, _ = self.call(adapter, "encrypt_many", args, probe="probe.key-race")
