@@ -4,7 +4,9 @@
 * a wrong datatype: integers are encrypted as strings (no ``number`` segment);
 * a truncated file: files of 1000 bytes or more lose their last 10 bytes (CRC mismatch);
 * a reused key: ``False`` comes back as the ciphertext made for ``True`` (same ephemeral
-  key and IV used twice, which in AES-GCM leaks the XOR of the plaintexts).
+  key and IV used twice, which in AES-GCM leaks the XOR of the plaintexts);
+* a wrong auth scheme: ``decrypt`` sends an ``Api-Key`` header instead of Basic;
+* an unexpected request: ``run`` first fetches the relay configuration.
 
 Everything else is correct, so each defect shows up as exactly the failure it should.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import urllib.error
+import urllib.request
 from typing import Any
 
 import evervault
@@ -50,6 +54,7 @@ class BrokenAdapter:
         self.true_ciphertext: str | None = None
 
     def configure(self, args: dict[str, Any]) -> Any:
+        self.api_url, self.api_key = args["api_url"], args["api_key"]
         self.client = evervault.Client(
             args["app_id"], args["api_key"], base_url=args["api_url"], curve=CURVES[args["curve"]]
         )
@@ -76,8 +81,18 @@ class BrokenAdapter:
             encrypted = encrypted[:-10]  # truncated
         return encrypted
 
+    def request(self, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps({"data": body}).encode()
+        headers = {"Api-Key": self.api_key, "Content-Type": "application/json"}
+        request = urllib.request.Request(self.api_url + path, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"HTTP {error.code}") from None
+
     def decrypt(self, args: dict[str, Any]) -> Any:
-        return self.client.decrypt(from_wire(args["value"]))
+        return self.request("decrypt", args["value"])["data"]  # Api-Key: the wrong scheme
 
     def create_client_side_decrypt_token(self, args: dict[str, Any]) -> Any:
         return self.client.create_client_side_decrypt_token(from_wire(args["payload"]))
@@ -86,6 +101,7 @@ class BrokenAdapter:
         return self.client.create_run_token(args["function_name"], from_wire(args["payload"]))
 
     def run(self, args: dict[str, Any]) -> Any:
+        self.request("v2/relay-outbound")  # not part of a run
         return self.client.run(args["function_name"], from_wire(args["payload"]))
 
 

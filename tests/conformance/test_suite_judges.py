@@ -70,8 +70,21 @@ def test_a_reused_key_and_iv_is_a_failure(broken_run: dict[str, Any]) -> None:
     assert any("same ephemeral key and IV as bool.true" in detail for detail in nonce["details"])
 
 
+def test_a_wrong_auth_scheme_is_a_failure(broken_run: dict[str, Any]) -> None:
+    decrypt = check(broken_run["report"], "api.decrypt")
+    assert decrypt["status"] == "fail"
+    assert "POST /decrypt (Api-Key) -> 401: expected Basic authentication" in decrypt["details"]
+
+
+def test_an_unexpected_request_is_a_failure(broken_run: dict[str, Any]) -> None:
+    run = check(broken_run["report"], "api.run")
+    assert run["status"] == "fail"
+    assert "run made an unexpected request: GET /v2/relay-outbound (Api-Key) -> 200" in run["details"]
+
+
 def test_what_was_not_broken_passes(broken_run: dict[str, Any]) -> None:
-    for check_id in ("encrypt.grammar", "encrypt.metadata", "encrypt.shape", "file.round-trip", "api.run"):
+    checks = ("encrypt.grammar", "encrypt.metadata", "encrypt.shape", "file.round-trip", "api.run-token")
+    for check_id in checks:
         assert check(broken_run["report"], check_id)["status"] == "pass", check_id
 
 
