@@ -136,3 +136,11 @@ def test_findings_alone_do_not_fail() -> None:
     report.add("probe.role-key-reuse", "p256", Status.FINDING, "reused")
     assert not report.failed
     assert report.to_json()["ok"] is True
+
+
+@pytest.mark.parametrize("option", [["--timeout", "0"], ["--rotation-wait", "-1"]])
+def test_bad_options_are_usage_errors(option: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from evervault.local.cli import main
+
+    assert main(["conformance", "--sdk", "unused", *option]) == 2
+    assert "must be" in capsys.readouterr().err

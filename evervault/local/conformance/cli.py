@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from evervault.domain.errors import EvervaultError
 from evervault.local.conformance.process import DEFAULT_TIMEOUT_SECONDS
 from evervault.local.conformance.session import CURVE_NAMES, SuiteOptions, run_suite
 
@@ -45,6 +46,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if not arguments.timeout > 0:
+        raise EvervaultError(f"--timeout must be greater than 0, got {arguments.timeout}.")
+    if arguments.rotation_wait < 0:
+        raise EvervaultError(f"--rotation-wait must be 0 (skip) or more, got {arguments.rotation_wait}.")
     curves = tuple(CURVE_NAMES) if arguments.curve == "both" else (arguments.curve,)
     options = SuiteOptions(
         command=arguments.sdk,

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 _STDERR_TAIL_CHARS = 2000
+_EXIT_GRACE_SECONDS = 5.0  # an adapter should exit at EOF on stdin; after this it is killed
 _EOF = object()
 
 
@@ -136,7 +137,7 @@ class AdapterProcess:
             with contextlib.suppress(OSError):
                 process.stdin.close()  # adapters end at EOF
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=_EXIT_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)

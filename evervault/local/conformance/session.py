@@ -1,7 +1,7 @@
 """One conformance run: an emulator, the adapter driven over the corpus per curve, the probes.
 
-Each curve gets a fresh adapter process for the corpus and one per probe that needs a
-cold SDK (no key yet), so one SDK defect cannot leak into another check.
+Each curve gets its own adapter process. Probes that need a cold SDK (no key yet)
+re-send ``configure``, which makes the adapter replace its SDK client with a new one.
 """
 
 from __future__ import annotations
