@@ -58,7 +58,7 @@ def test_malformed_tags_are_refused(node: Any) -> None:
         from_wire(node)
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: "x"}, object()])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: "x"}, {"$bytes": "AA=="}, object()])
 def test_values_outside_the_protocol_are_refused(value: Any) -> None:
     with pytest.raises(CodecError):
         to_wire(value)

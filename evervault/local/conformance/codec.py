@@ -22,6 +22,7 @@ BYTES_TAG = "$bytes"
 INT_TAG = "$int"
 SET_TAG = "$set"
 MAX_SAFE_INTEGER = 2**53 - 1
+_TAGS = (BYTES_TAG, INT_TAG, SET_TAG)
 
 
 class CodecError(ValueError):
@@ -43,6 +44,8 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise CodecError("Only string keys can be sent to an adapter.")
+        if len(value) == 1 and next(iter(value)) in _TAGS:
+            raise CodecError(f"An object whose only key is {next(iter(value))!r} is reserved for the tag.")
         return {key: to_wire(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_wire(item) for item in value]
