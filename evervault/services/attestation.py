@@ -26,7 +26,7 @@ from evervault.domain.attestation.failures import attestation_failure
 from evervault.domain.attestation.hosts import EnclaveEndpoint, EnclaveTarget
 from evervault.domain.attestation.policy import AnyOf, pcr_policy_from
 from evervault.domain.attestation.san import document_from_certificate
-from evervault.domain.attestation.verifier import verify
+from evervault.domain.attestation.verifier import VerifiedDocuments, verify
 from evervault.domain.errors import AttestationError, InvalidArgumentError, InvalidPCRsError
 from evervault.ports.attestation import AttestationDocumentSource, PeerCertificateReader
 from evervault.ports.clock import Clock
@@ -171,6 +171,9 @@ class AttestationGate:
         self._documents = documents
         self._trust_root = trust_root
         self._clock = clock
+        # Documents already verified for this session: a new connection re-checks only
+        # the certificates' validity at its own instant (see domain.attestation.verifier).
+        self._verified = VerifiedDocuments()
 
     def covers(self, host: str) -> bool:
         return self.endpoint.covers(host)
@@ -203,7 +206,9 @@ class AttestationGate:
     ) -> AttestationDocument:
         document = self._documents.document(target, certificate, refresh=refresh)
         now = datetime.fromtimestamp(self._clock.time(), timezone.utc)
-        return verify(document, certificate, at=now, policy=policy, trust_root=self._trust_root)
+        return verify(
+            document, certificate, at=now, policy=policy, trust_root=self._trust_root, cache=self._verified
+        )
 
 
 def _split_configuration(data: object) -> tuple[dict[str, AnyOf], dict[str, PcrProvider]]:

@@ -8,7 +8,7 @@ from evervault.domain.attestation.document import AttestationDocument
 from evervault.domain.attestation.failures import FAILURE_KINDS, FailureKind
 from evervault.domain.attestation.policy import AnyOf, PCRs, pcr_policy_from
 from evervault.domain.attestation.san import document_from_certificate
-from evervault.domain.attestation.verifier import require_binding, verify, verify_document
+from evervault.domain.attestation.verifier import VerifiedDocuments, require_binding, verify, verify_document
 
 __all__ = [
     "AWS_NITRO_ROOT_SHA256",
@@ -18,6 +18,7 @@ __all__ = [
     "FailureKind",
     "NitroTrustRoot",
     "PCRs",
+    "VerifiedDocuments",
     "document_from_certificate",
     "pcr_policy_from",
     "require_binding",
