@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from evervault.domain.attestation import AnyOf, PCRs, UnsafeSkipPcrChecks, pcr_policy_from
 from evervault.domain.attestation.document import AttestationDocument, parse_document
-from evervault.domain.attestation.policy import PCR_INDEX_BY_FIELD
 from evervault.domain.errors import AttestationError, InvalidArgumentError, InvalidPCRsError
 from evervault.local.enclave import expected_pcrs_of, simulated_pcrs
 from tests.attestation.conftest import SignedFixture
+from tests.attestation.pcr_strategies import CARELESS_VALUES, MIXED_VALUES
 
 GOOD = expected_pcrs_of(simulated_pcrs())
 ZERO = "00" * 48
@@ -163,26 +163,6 @@ def test_any_48_byte_value_in_either_case_round_trips(name: str, value: bytes, u
 
 
 # --- property: nothing built from None / {} / [] ever accepts arbitrary PCRs -----------------
-
-_PCR_NAMES = st.sampled_from(sorted(PCR_INDEX_BY_FIELD))
-_EMPTY_ATOMS = st.sampled_from([None, {}, [], ()])
-# Values assembled only from None, {} and [] (nested lists, dicts with None values, ...).
-CARELESS_VALUES = st.recursive(
-    _EMPTY_ATOMS,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(_PCR_NAMES, st.none() | children, max_size=4)
-    ),
-    max_leaves=8,
-)
-_HEX = st.binary(min_size=48, max_size=48).map(bytes.hex)
-# The same shapes with some real measurements mixed in.
-MIXED_VALUES = st.recursive(
-    _EMPTY_ATOMS | st.dictionaries(_PCR_NAMES, _HEX, min_size=1, max_size=4),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(_PCR_NAMES, st.none() | _HEX | children, max_size=4)
-    ),
-    max_leaves=8,
-)
 
 
 @given(CARELESS_VALUES)
