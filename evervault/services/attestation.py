@@ -246,7 +246,9 @@ def _split_configuration(data: object) -> tuple[dict[str, PcrPolicy], dict[str, 
     static: dict[str, PcrPolicy] = {}
     providers: dict[str, PcrProvider] = {}
     for name, value in _named_entries(data):
-        if callable(value):
+        if callable(value) and not isinstance(value, type):
+            # A class is callable too, but `UnsafeSkipPcrChecks` without the parentheses is a
+            # mistake to report, not a provider to poll.
             providers[name] = value
         elif name in static:
             # A top-level list of {name: pcrs} dicts: the same name twice means roll-over.

@@ -327,3 +327,8 @@ def test_covers_delegates_to_the_endpoint(signed: SignedFixture) -> None:
     gate = _gate(signed, CertificateSanDocuments())
     assert gate.covers(HOST) and not gate.covers("example.com")
     gate.close()
+
+
+def test_the_opt_out_class_without_parentheses_is_no_provider() -> None:
+    with pytest.raises(InvalidPCRsError, match=r"UnsafeSkipPcrChecks\(\), not the class"):
+        PcrPolicyRegistry({"a": UnsafeSkipPcrChecks}, poll_interval=60)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 from evervault.domain.attestation.document import AttestationDocument
 from evervault.domain.attestation.failures import attestation_failure
@@ -97,6 +97,7 @@ class AnyOf:
     """Roll-over: the document passes when it matches any of one or more alternatives."""
 
     alternatives: tuple[PCRs, ...]
+    checks_pcrs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         alternatives = tuple(self.alternatives)
@@ -112,8 +113,6 @@ class AnyOf:
                     f"Roll-over alternative {position} must be PCRs, got {type(alternative).__name__}."
                 )
         object.__setattr__(self, "alternatives", alternatives)
-
-    checks_pcrs = True
 
     def check(self, document: AttestationDocument) -> None:
         """Raise ``pcr-mismatch`` naming the expected and received values when nothing matches."""
@@ -140,7 +139,7 @@ class UnsafeSkipPcrChecks:
     code. Sessions built with it log a warning every time (``evervault.attestation`` logger).
     """
 
-    checks_pcrs = False
+    checks_pcrs: ClassVar[bool] = False
 
     def check(self, document: AttestationDocument) -> None:
         """Accept every measurement (deliberately: the caller opted out by name)."""
