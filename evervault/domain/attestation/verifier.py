@@ -28,7 +28,7 @@ from evervault.domain.attestation.chain import (
 from evervault.domain.attestation.cose import decode_cose_sign1, verify_es384
 from evervault.domain.attestation.document import AttestationDocument, parse_document
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.policy import AnyOf
+from evervault.domain.attestation.policy import PcrPolicy
 from evervault.domain.errors import InvalidArgumentError
 
 _AWS_ROOT = NitroTrustRoot.aws()
@@ -99,11 +99,15 @@ def verify(
     tls_certificate: bytes | x509.Certificate,
     *,
     at: datetime,
-    policy: AnyOf,
+    policy: PcrPolicy,
     trust_root: NitroTrustRoot = _AWS_ROOT,
     cache: VerifiedDocuments | None = None,
 ) -> AttestationDocument:
-    """Verify ``document`` and bind it to ``tls_certificate`` (PEM/DER bytes or parsed)."""
+    """Verify ``document`` and bind it to ``tls_certificate`` (PEM/DER bytes or parsed).
+
+    ``policy`` is required: expected PCR sets (``pcr_policy_from(...)``), or
+    ``UnsafeSkipPcrChecks()`` to accept any measurements on purpose.
+    """
     certificate = (
         tls_certificate
         if isinstance(tls_certificate, x509.Certificate)
