@@ -75,9 +75,7 @@ def test_a_tampered_file_fails_and_leaves_no_output(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["original.bin", "t.evenc"]
 
 
-def test_a_failed_decrypt_keeps_an_existing_output_file(
-    in_process: CliRunner, tmp_path: Path
-) -> None:
+def test_a_failed_decrypt_keeps_an_existing_output_file(in_process: CliRunner, tmp_path: Path) -> None:
     garbage, existing = tmp_path / "garbage.evenc", tmp_path / "existing.txt"
     garbage.write_bytes(b"%EVENC" + os.urandom(200))
     existing.write_bytes(b"keep me")

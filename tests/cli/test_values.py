@@ -21,7 +21,9 @@ DOCUMENT = {
 }
 
 
-@pytest.mark.parametrize("value", ["4242 4242 4242 4242", "", "ünïcødé ✓", 0, 42, -7, 3.25, 1e-9, True, False])
+@pytest.mark.parametrize(
+    "value", ["4242 4242 4242 4242", "", "ünïcødé ✓", 0, 42, -7, 3.25, 1e-9, True, False]
+)
 def test_every_json_scalar_round_trips_with_its_type(in_process: CliRunner, value: Any) -> None:
     encrypted = in_process("encrypt", "--json-input", json.dumps(value))
     assert encrypted.code == 0, encrypted.stderr
@@ -70,7 +72,11 @@ def test_a_json_document_from_stdin_keeps_keys_and_types(
 def test_json_input_without_a_value_reads_stdin(in_process: CliRunner) -> None:
     encrypted = in_process("encrypt", "--json-input", stdin='[1, "two", false]')
     assert encrypted.code == 0, encrypted.stderr
-    assert json.loads(in_process("decrypt", "--json-input", stdin=encrypted.stdout).stdout) == [1, "two", False]
+    assert json.loads(in_process("decrypt", "--json-input", stdin=encrypted.stdout).stdout) == [
+        1,
+        "two",
+        False,
+    ]
 
 
 def test_json_output_is_one_compact_line(in_process: CliRunner) -> None:
