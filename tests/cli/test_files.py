@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from evervault.local.pytest_plugin import LocalEvervault
-from tests.cli.conftest import CliRunner
+from tests.cli.conftest import CliRunner, console_script
 
 MIB = 1024 * 1024
 SIZE = 3 * MIB + 4321  # several 1 MiB chunks, the last one partial
@@ -109,3 +111,31 @@ def test_a_missing_input_file_is_a_usage_error(in_process: CliRunner, tmp_path: 
     assert outcome.code == 2
     assert outcome.stderr.startswith("error: cannot read ") and "No such file" in outcome.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _peak_rss_bytes(arguments: list[str], env: dict[str, str]) -> int:
+    """Run the console script and return its peak resident memory (Linux ``ru_maxrss`` is KiB)."""
+    process = subprocess.Popen(
+        [console_script(), *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    return usage.ru_maxrss * 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss units differ off Linux")
+def test_memory_stays_flat_whatever_the_file_size(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """A 64 MiB file costs the command about what a 1 KiB one does: it is never held whole."""
+    peaks = {}
+    for name, size in (("small", 1024), ("large", 64 * MIB)):
+        plain, encrypted, decrypted = (tmp_path / f"{name}{suffix}" for suffix in (".bin", ".evenc", ".out"))
+        with plain.open("wb") as handle:
+            for _ in range(max(1, size // MIB)):
+                handle.write(os.urandom(min(size, MIB)))
+        encrypt_peak = _peak_rss_bytes(["encrypt", "--in", str(plain), "--out", str(encrypted)], cli_env)
+        decrypt_peak = _peak_rss_bytes(["decrypt", "--in", str(encrypted), "--out", str(decrypted)], cli_env)
+        assert decrypted.stat().st_size == plain.stat().st_size
+        peaks[name] = (encrypt_peak, decrypt_peak)
+    for small, large in zip(peaks["small"], peaks["large"], strict=True):
+        assert large - small < 24 * MIB, peaks
