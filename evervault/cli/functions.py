@@ -8,13 +8,12 @@ and its error message on stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from evervault.cli import UsageError
 from evervault.cli.credentials import add_credential_options, open_client
 from evervault.cli.output import add_json_option, print_json
-from evervault.cli.values import STDIN, read_document
+from evervault.cli.values import STDIN, read_document, read_stdin
 
 
 def register(commands: Any) -> None:
@@ -42,7 +41,7 @@ def add_payload_argument(parser: argparse.ArgumentParser, *, default: str | None
 
 def payload_from(text: str) -> Any:
     """PAYLOAD (or stdin for ``-``) as JSON, or as the one ``ev:...`` string it holds."""
-    source, where = (sys.stdin.read(), "stdin") if text == STDIN else (text, "PAYLOAD")
+    source, where = (read_stdin(), "stdin") if text == STDIN else (text, "PAYLOAD")
     return read_document(source, where, bare_ciphertext=True)[0]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,12 +18,13 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any, NoReturn
 
-from evervault.cli import UsageError, attest, functions, redaction, tokens, values
+from evervault.cli import UsageError, redaction
 from evervault.domain.errors import EvervaultError
 from evervault.services.version import DISTRIBUTION_NAME
 
-# Adding a subcommand group is one entry here.
-COMMAND_GROUPS: tuple[ModuleType, ...] = (values, functions, tokens, attest)
+# Modules of evervault.cli, each with ``register(commands)``, in the order ``--help`` lists
+# them. Adding a subcommand group is adding its module's name here.
+COMMAND_GROUPS: tuple[str, ...] = ("values", "functions", "tokens", "attest")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -73,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in COMMAND_GROUPS:
+    for name in COMMAND_GROUPS:
+        group: ModuleType = importlib.import_module(f"evervault.cli.{name}")
         group.register(commands)
     return parser
 
@@ -115,6 +118,10 @@ def _parse_and_run(arguments: list[str], redact: redaction.Redactor) -> int:
         return EXIT_FAILURE
     except BrokenPipeError:
         raise
+    except OSError as exc:  # e.g. the disk filled up while writing --out
+        where = f": {exc.filename}" if exc.filename else ""
+        _print_error(f"{exc.strerror or exc}{where}", redact)
+        return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - a bug: one redacted line, not a traceback with secrets
         _print_error(f"unexpected {type(exc).__name__}: {exc}", redact)
         return EXIT_FAILURE

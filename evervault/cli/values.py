@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from evervault.cli import UsageError, files
 from evervault.cli.credentials import add_credential_options, open_client
 from evervault.cli.output import add_json_option, note, print_json, print_value
+from evervault.services.client import Client
 
 STDIN = "-"
 
@@ -95,10 +97,18 @@ def _value(arguments: argparse.Namespace, *, bare_ciphertext: bool) -> tuple[Any
     if arguments.value in (None, STDIN):
         if arguments.value is None and not arguments.json_input:
             raise UsageError("give a VALUE, - (JSON from stdin) or --in FILE")
-        return read_document(sys.stdin.read(), "stdin", bare_ciphertext=bare_ciphertext)
+        return read_document(read_stdin(), "stdin", bare_ciphertext=bare_ciphertext)
     if arguments.json_input:
         return read_document(arguments.value, "VALUE", bare_ciphertext=False)
     return arguments.value, False
+
+
+def read_stdin() -> str:
+    """Standard input as UTF-8 (JSON's encoding), whatever the locale says."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def read_document(text: str, where: str, *, bare_ciphertext: bool) -> tuple[Any, bool]:
@@ -115,7 +125,10 @@ def read_document(text: str, where: str, *, bare_ciphertext: bool) -> tuple[Any,
         raise UsageError(f"{where} is not valid JSON ({exc})") from None
 
 
-def _file(arguments: argparse.Namespace, operation: Any, verb: str) -> int:
+FileOperation = Callable[[Client, str, str], files.FileResult]
+
+
+def _file(arguments: argparse.Namespace, operation: FileOperation, verb: str) -> int:
     if arguments.value is not None or arguments.json_input:
         raise UsageError("--in FILE replaces VALUE and --json-input; give only one input")
     if arguments.output_file is None:
@@ -123,7 +136,7 @@ def _file(arguments: argparse.Namespace, operation: Any, verb: str) -> int:
     if arguments.json and arguments.output_file == files.STANDARD_STREAM:
         raise UsageError("--json prints a summary to stdout, so it needs --out FILE, not -")
     with open_client(arguments) as client:
-        result: files.FileResult = operation(client, arguments.input_file, arguments.output_file)
+        result = operation(client, arguments.input_file, arguments.output_file)
     if arguments.json:
         print_json(result.to_json(), compact=True)
     elif arguments.output_file != files.STANDARD_STREAM:

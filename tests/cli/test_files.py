@@ -139,3 +139,24 @@ def test_memory_stays_flat_whatever_the_file_size(cli_env: dict[str, str], tmp_p
         peaks[name] = (encrypt_peak, decrypt_peak)
     for small, large in zip(peaks["small"], peaks["large"], strict=True):
         assert large - small < 24 * MIB, peaks
+
+
+def test_an_unwritable_output_is_reported_in_one_line(
+    in_process: CliRunner, original: Path, tmp_path: Path
+) -> None:
+    outcome = in_process("encrypt", "--in", str(original), "--out", str(tmp_path / "no-dir" / "x.evenc"))
+    assert outcome.code == 2 and outcome.stderr.startswith("error: cannot write ")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_a_one_line_failure(cli_env: dict[str, str], original: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [console_script(), "encrypt", "--in", str(original), "--out", "-"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=cli_env,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.decode() == "error: No space left on device\n"

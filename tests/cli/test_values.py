@@ -133,3 +133,8 @@ def test_bad_input_is_a_usage_error(
     outcome = in_process(*arguments, stdin=stdin)
     assert outcome.code == 2 and outcome.stdout == ""
     assert outcome.stderr.startswith(f"error: {message}")
+
+
+def test_stdin_must_be_utf8(in_process: CliRunner) -> None:
+    outcome = in_process("encrypt", "-", stdin=b'"caf\xe9"')
+    assert outcome.code == 2 and outcome.stderr.startswith("error: stdin is not UTF-8 text")
