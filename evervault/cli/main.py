@@ -50,6 +50,8 @@ class CommandLineParser(argparse.ArgumentParser):
 
 
 class ArgumentsRejected(Exception):
+    """An argument error, carrying the (sub)parser whose usage line goes with it."""
+
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
         super().__init__(message)
         self.parser = parser

@@ -233,3 +233,15 @@ def test_an_unexpected_exception_is_one_redacted_line(
     outcome = in_process("encrypt", "x")
     assert (outcome.code, outcome.stdout) == (1, "")
     assert outcome.stderr == "error: unexpected RuntimeError: bug while holding [redacted]\n"
+
+
+def test_version_without_package_metadata_says_so(
+    in_process: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    outcome = in_process("--version")
+    assert outcome.code == 0
+    assert outcome.stdout.startswith("evervault (version unknown: the evervault-sdk package metadata")
