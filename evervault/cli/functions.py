@@ -15,9 +15,15 @@ from evervault.cli.credentials import add_credential_options, open_client
 from evervault.cli.output import add_json_option, print_json
 from evervault.cli.values import STDIN, read_document, read_stdin
 
+DESCRIPTION = """Run a Function and print its run as JSON.
+
+PAYLOAD is JSON (usually encrypted: evervault encrypt - < plain.json), - reads it from
+stdin, and without it the payload is {}. A Function that fails exits with status 1 and its
+error message on stderr."""
+
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("run", help="run a Function", description=__doc__)
+    parser = commands.add_parser("run", help="run a Function", description=DESCRIPTION)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("function", metavar="FUNCTION", help="the Function's name")
     add_payload_argument(parser)
