@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact = redaction.Redactor.for_command_line(arguments, os.environ)
     try:
         code = _parse_and_run(arguments, redact)
-        sys.stdout.flush()  # a closed pipe must surface here, inside the handler below
+        if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
+            sys.stdout.flush()  # a closed pipe must surface here, inside the handler below
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 
 def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -18,12 +18,16 @@ def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
+    return _is_terminal(sys.stdout)
 
 
 def interactive() -> bool:
     """Both streams on a terminal: a person is watching, so progress and summaries help."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    return _is_terminal(sys.stdout) and _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    return stream is not None and stream.isatty()  # None: the process started with it closed
 
 
 def print_json(value: Any, *, compact: bool = False) -> None:
