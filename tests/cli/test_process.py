@@ -132,6 +132,7 @@ def test_on_a_terminal_json_is_indented_and_files_get_a_summary(
     plain.write_bytes(b"x" * 1000)
     text = _on_a_terminal(["encrypt", "--in", str(plain), "--out", str(tmp_path / "s.evenc")], cli_env)
     assert f"encrypted {plain} -> {tmp_path / 's.evenc'} (" in text
+    assert "\rencrypting 0.0 MiB / 0.0 MiB" in text  # the progress line, cleared afterwards
 
     text = _on_a_terminal(["run", "echo", '{"a": 1}'], cli_env)
     assert '\n  "status": "success"' in text.replace("\r\n", "\n")
