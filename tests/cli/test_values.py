@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evervault.local.pytest_plugin import LocalEvervault
 from tests.cli.conftest import CliRunner
@@ -138,3 +140,26 @@ def test_bad_input_is_a_usage_error(
 def test_stdin_must_be_utf8(in_process: CliRunner) -> None:
     outcome = in_process("encrypt", "-", stdin=b'"caf\xe9"')
     assert outcome.code == 2 and outcome.stderr.startswith("error: stdin is not UTF-8 text")
+
+
+SCALARS = (
+    st.text(max_size=20)
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=DOCUMENTS)
+def test_any_json_document_round_trips_through_stdin(in_process: CliRunner, document: Any) -> None:
+    encrypted = in_process("encrypt", "--json", "-", stdin=json.dumps(document))
+    assert encrypted.code == 0, encrypted.stderr
+    decrypted = in_process("decrypt", "--json", "-", stdin=encrypted.stdout)
+    assert decrypted.code == 0, decrypted.stderr
+    assert decrypted.stdout == json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n"
