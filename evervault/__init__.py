@@ -20,6 +20,7 @@ from evervault.api import (
     encrypt,
     encrypt_file,
     init,
+    reset,
     run,
 )
 from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
@@ -48,6 +49,7 @@ __all__ = [
     "encrypt",
     "encrypt_file",
     "init",
+    "reset",
     "run",
     *_error_names,
 ]
