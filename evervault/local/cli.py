@@ -35,12 +35,23 @@ from evervault.local.server import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
 )
+from evervault.local.serving_file import read_serving_file, remove_serving_file, write_serving_file
 from evervault.services.version import SDK_VERSION
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 MAX_PORT = 65535
 PRINT_FORMATS = ("json", "env")
+PORT_VARIABLE = "EVERVAULT_LOCAL_PORT"  # overrides the default port (e.g. 0 in CI jobs side by side)
+
+
+def _default_port() -> int:
+    value = os.environ.get(PORT_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_PORT
+    if not value.isdigit() or int(value) > MAX_PORT:
+        raise EvervaultError(f"{PORT_VARIABLE} must be a port number 0-{MAX_PORT}, got {value!r}.")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "serve":
             return asyncio.run(serve(serve_options(arguments), print_format=arguments.print_format))
+        if arguments.command == "env":
+            return print_settings(arguments.data_dir, arguments.wait, arguments.print_format)
         from evervault.local.demo import run_demo
 
         return run_demo()
@@ -93,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API until SIGINT/SIGTERM")
     _add_serve_arguments(serve_parser)
     commands.add_parser("demo", help="start an emulator and run the README flow against it with this SDK")
+    env_parser = commands.add_parser(
+        "env", help="print the settings of the emulator serving --data-dir (for eval in a shell)"
+    )
+    env_parser.add_argument("--data-dir", required=True, help="the --data-dir the emulator serves")
+    env_parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for it to start"
+    )
+    env_parser.add_argument("--print", dest="print_format", choices=PRINT_FORMATS, default="env")
     return parser
 
 
@@ -101,8 +122,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_PORT,
-        help=f"port of the API (default {DEFAULT_PORT}); 0 picks a free one",
+        default=None,
+        help=f"port of the API (default {DEFAULT_PORT}, or ${PORT_VARIABLE}); 0 picks a free one",
     )
     parser.add_argument(
         "--relay-port",
@@ -197,6 +218,8 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
     if arguments.functions_file:
         functions = [*load_functions_file(arguments.functions_file), *functions]
     relay = arguments.relay_destination
+    if arguments.port is None:
+        arguments.port = _default_port()
     if not 0 <= arguments.port <= MAX_PORT:
         raise EvervaultError(f"--port must be 0 (any free port) to {MAX_PORT}, got {arguments.port}.")
     relay_port = arguments.relay_port
@@ -236,11 +259,22 @@ async def serve(options: EmulatorOptions, print_format: str = "json") -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    data_dir = running.info.data_dir
     try:
+        write_serving_file(data_dir, running.info.to_json())
         print(startup_line(running.info, print_format), flush=True)
         await stop.wait()
     finally:
+        remove_serving_file(data_dir)
         await running.stop()
+    return 0
+
+
+def print_settings(data_dir: str, wait_seconds: float, print_format: str) -> int:
+    """``evervault-local env``: the running emulator's line, as ``serve`` printed it."""
+    settings = read_serving_file(data_dir, wait_seconds)
+    settings.pop("pid", None)
+    print(startup_line(EmulatorInfo.from_json(settings), print_format), flush=True)
     return 0
 
 

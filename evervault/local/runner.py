@@ -103,6 +103,13 @@ class EmulatorInfo:
         body["functions"] = list(self.functions)
         return {key: value for key, value in body.items() if value is not None}
 
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> EmulatorInfo:
+        """The inverse of :meth:`to_json` (unknown keys are ignored)."""
+        known = {name: body[name] for name in cls.__dataclass_fields__ if name in body}
+        known["functions"] = tuple(known.get("functions", ()))
+        return cls(**known)
+
     def environment(self) -> dict[str, str]:
         """The published SDK's variables pointing at this emulator (``EV_API_URL`` etc.)."""
         variables = {"EV_API_URL": self.api_url, "EV_CERT_HOSTNAME": self.ca_url}

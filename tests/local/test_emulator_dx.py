@@ -3,10 +3,12 @@ bind errors, a closed stdout and --version."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from importlib import metadata
@@ -268,3 +270,46 @@ def test_a_second_serve_on_the_same_data_dir_exits_2_naming_the_directory(tmp_pa
         assert f"(process {first.process.pid})" in result.stderr
         assert "Traceback" not in result.stderr
         assert first.stop() == 0
+
+
+# --- evervault-local env ---------------------------------------------------------------------
+
+
+def test_env_prints_the_settings_of_the_emulator_serving_a_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    with serve("--data-dir", str(data_dir)) as served:
+        result = _run_cli("env", "--data-dir", str(data_dir), "--wait", "30")
+        assert result.returncode == 0, result.stderr
+        words = shlex.split(result.stdout)
+        variables = dict(word.split("=", 1) for word in words[1:])
+        assert variables["EV_API_URL"] == served.line["api_url"]
+        assert variables["EV_API_KEY"] == served.line["api_key"]
+        assert variables["EV_TUNNEL_HOSTNAME"] == served.line["relay_url"]
+        as_json = _run_cli("env", "--data-dir", str(data_dir), "--print", "json")
+        assert json.loads(as_json.stdout) == served.line
+        assert stat.S_IMODE((data_dir / "serving.json").stat().st_mode) == 0o600
+        assert served.stop() == 0
+    assert not (data_dir / "serving.json").exists()
+    stopped = _run_cli("env", "--data-dir", str(data_dir))
+    assert stopped.returncode == 2 and "No evervault-local is serving" in stopped.stderr
+
+
+def test_a_serving_file_left_by_a_killed_server_is_not_trusted(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (data_dir / "serving.json").write_text(json.dumps({"pid": dead.pid, "api_url": "http://127.0.0.1:1/"}))
+    result = _run_cli("env", "--data-dir", str(data_dir))
+    assert result.returncode == 2 and "No evervault-local is serving" in result.stderr
+
+
+def test_the_port_variable_changes_the_default_port() -> None:
+    import os
+
+    os.environ["EVERVAULT_LOCAL_PORT"] = "0"
+    try:
+        options = serve_options(build_parser().parse_args(["serve"]))
+    finally:
+        del os.environ["EVERVAULT_LOCAL_PORT"]
+    assert (options.port, options.relay_port) == (0, 0)
