@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evervault.domain.errors import ConfigurationError
+from evervault.domain.errors import ConfigurationError, EvervaultError
 from evervault.local.access_log import ACCESS_LOGGER
 from evervault.local.cli import build_parser, serve_options
 from evervault.local.runner import DEFAULT_PORT, BackgroundEmulator, EmulatorOptions
@@ -39,7 +39,10 @@ def _run_cli(*arguments: str, timeout: float = START_TIMEOUT) -> subprocess.Comp
 # --- ports -----------------------------------------------------------------------------------
 
 
-def test_serve_defaults_to_the_documented_fixed_port_and_the_relay_to_the_next_one() -> None:
+def test_serve_defaults_to_the_documented_fixed_port_and_the_relay_to_the_next_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EVERVAULT_LOCAL_PORT", raising=False)  # tests/conftest.py sets it to 0
     options = serve_options(build_parser().parse_args(["serve"]))
     assert (options.port, options.relay_port) == (DEFAULT_PORT, DEFAULT_PORT + 1) == (7710, 7711)
 
@@ -55,8 +58,9 @@ def test_serve_defaults_to_the_documented_fixed_port_and_the_relay_to_the_next_o
     ],
 )
 def test_relay_port_follows_the_api_port_unless_given(
-    arguments: list[str], expected: tuple[int, int]
+    arguments: list[str], expected: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("EVERVAULT_LOCAL_PORT", raising=False)
     options = serve_options(build_parser().parse_args(["serve", *arguments]))
     assert (options.port, options.relay_port) == expected
 
@@ -304,12 +308,10 @@ def test_a_serving_file_left_by_a_killed_server_is_not_trusted(tmp_path: Path) -
     assert result.returncode == 2 and "No evervault-local is serving" in result.stderr
 
 
-def test_the_port_variable_changes_the_default_port() -> None:
-    import os
-
-    os.environ["EVERVAULT_LOCAL_PORT"] = "0"
-    try:
-        options = serve_options(build_parser().parse_args(["serve"]))
-    finally:
-        del os.environ["EVERVAULT_LOCAL_PORT"]
-    assert (options.port, options.relay_port) == (0, 0)
+def test_the_port_variable_changes_the_default_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVERVAULT_LOCAL_PORT", "9100")
+    options = serve_options(build_parser().parse_args(["serve"]))
+    assert (options.port, options.relay_port) == (9100, 9101)
+    monkeypatch.setenv("EVERVAULT_LOCAL_PORT", "port")
+    with pytest.raises(EvervaultError, match="EVERVAULT_LOCAL_PORT must be a port number"):
+        serve_options(build_parser().parse_args(["serve"]))
