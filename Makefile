@@ -1,18 +1,26 @@
 # Two entry points do all set-up on a fresh machine (see README):
-#   make demo   - runs the seed README flow against the embedded local emulator
-#   make test   - runs the whole test suite
+#   make demo   - starts a throwaway local emulator and walks through the README's SDK calls
+#   make test   - runs the whole test suite (what CI runs: .ci/run)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: demo test lint bench conformance clean
 
+# editable_mode=compat: a plain path entry (.pth) instead of setuptools' import hook, so type
+# checkers (mypy, pyright) in other projects using this virtualenv find the package and its
+# py.typed, and new modules are importable without reinstalling.
 $(STAMP): pyproject.toml
+	@echo "==> creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	@echo "==> upgrading pip"
+	$(PIP) install --upgrade pip
+	@echo "==> installing evervault-sdk with every extra (editable; about a minute the first time)"
+	$(PIP) install --config-settings editable_mode=compat -e '.[all,test]'
 	touch $(STAMP)
+	@echo "==> done: run 'source $(VENV)/bin/activate' to put evervault and evervault-local on PATH"
 
 demo: $(STAMP)
 	$(BIN)/evervault-local demo

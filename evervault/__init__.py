@@ -20,6 +20,7 @@ from evervault.api import (
     encrypt,
     encrypt_file,
     init,
+    reset,
     run,
 )
 from evervault.domain.attestation.policy import UnsafeSkipPcrChecks
@@ -50,6 +51,7 @@ __all__ = [
     "encrypt",
     "encrypt_file",
     "init",
+    "reset",
     "run",
     *_error_names,
 ]

@@ -325,6 +325,10 @@ class LocalState:
         self._update(replace(self._record, relay_destinations=tuple(destinations)))
         return self.relay_destinations
 
+    def reset(self, keep_key: ApiKey) -> None:
+        """Drop relay destinations and every API key but ``keep_key``; keep app id and keys."""
+        self._update(replace(self._record, api_keys=(keep_key,), relay_destinations=()))
+
     def _update(self, record: StateRecord) -> None:
         self._record = record
         self._save()
