@@ -23,6 +23,13 @@ from collections.abc import Sequence
 
 from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEED_CAGES_HOST
 from evervault.domain.errors import EvervaultError
+from evervault.local.connection_limits import (
+    DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS,
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits,
+)
 from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, load_functions_file, parse_function_option
 from evervault.local.runner import DEFAULT_HOST, EmulatorOptions, start_emulator
 from evervault.local.server import (
@@ -139,6 +146,39 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest %%EVENC file accepted by POST /decrypt, spooled to disk, else 413 "
         f"(default {DEFAULT_MAX_FILE_BYTES})",
     )
+    _add_limit_arguments(parser)
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group("limits", "resource limits (see the README's Limits table)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_SECONDS,
+        help="seconds a new connection has to send its request line and headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT_SECONDS:g})",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
+        help="seconds an idle kept-alive connection stays open "
+        f"(default {DEFAULT_KEEPALIVE_TIMEOUT_SECONDS:g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open API connections; beyond it a client gets 503 at once (default "
+        f"{DEFAULT_MAX_CONNECTIONS}, at most half the open-file limit)",
+    )
+    limits.add_argument(
+        "--accept-error-log-interval",
+        type=float,
+        default=DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS,
+        help="failed accept() calls (e.g. out of file descriptors) are logged once per this many "
+        f"seconds, with a count (default {DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS:g})",
+    )
 
 
 def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
@@ -167,6 +207,14 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_upstream_ca_file=arguments.relay_upstream_ca,
         enclave_name=arguments.enclave,
         enclave_host_suffix=arguments.enclave_host_suffix,
+        connection_limits=ConnectionLimits(
+            header_timeout=_positive("--header-timeout", arguments.header_timeout),
+            keepalive_timeout=_positive("--keepalive-timeout", arguments.keepalive_timeout),
+            max_connections=int(_positive("--max-connections", arguments.max_connections)),
+            accept_error_log_interval=_positive(
+                "--accept-error-log-interval", arguments.accept_error_log_interval
+            ),
+        ),
     )
 
 

@@ -12,6 +12,7 @@ plugin and any synchronous code::
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,14 @@ from aiohttp import web
 from evervault.domain.attestation.hosts import SEED_CAGES_HOST
 from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import ConfigurationError
+from evervault.local.connection_limits import (
+    AcceptErrorFilter,
+    ConnectionGate,
+    ConnectionLimits,
+    LimitedSite,
+    effective_max_connections,
+    open_file_limit,
+)
 from evervault.local.enclave import EnclaveSimulator
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -32,7 +41,7 @@ from evervault.local.functions import (
     resolve_target,
 )
 from evervault.local.pki import LocalCA
-from evervault.local.relay_proxy import RelayProxy
+from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
@@ -47,6 +56,7 @@ if TYPE_CHECKING:
     from evervault.services.client import Client
 
 DEFAULT_HOST = "127.0.0.1"
+logger = logging.getLogger("evervault.local")
 _START_TIMEOUT_SECONDS = 30.0
 
 
@@ -68,6 +78,8 @@ class EmulatorOptions:
     relay_upstream_ca_file: str | None = None
     enclave_name: str | None = None
     enclave_host_suffix: str = SEED_CAGES_HOST
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    relay_limits: ProxyLimits = field(default_factory=ProxyLimits)
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
 
 
@@ -119,8 +131,10 @@ class RunningEmulator:
         info: EmulatorInfo,
         state: LocalState,
         threaded: Sequence[RelayProxy | EnclaveSimulator] = (),
+        accept_errors: AcceptErrorFilter | None = None,
     ) -> None:
         self._runner = runner
+        self._accept_errors = accept_errors
         self._threaded = list(threaded)
         self.info = info
         self.state = state
@@ -131,6 +145,8 @@ class RunningEmulator:
             # These join their worker threads: keep the event loop free meanwhile.
             await loop.run_in_executor(None, server.stop)
         await self._runner.cleanup()
+        if self._accept_errors is not None:
+            self._accept_errors.uninstall()
 
 
 async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
@@ -138,11 +154,20 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     state = _open_state(options)
     functions = registered_functions(state, options)
     ca = LocalCA.load_or_create(state.data_dir)
-    runner = await _serve_api(state, functions, ca, options)
+    accept_errors = AcceptErrorFilter(
+        asyncio.get_running_loop(), options.connection_limits.accept_error_log_interval
+    )
+    accept_errors.install()
+    try:
+        runner = await _serve_api(state, functions, ca, options)
+    except BaseException:
+        accept_errors.uninstall()
+        raise
     try:
         relay, enclave = _start_side_servers(state, ca, options)
     except BaseException:
         await runner.cleanup()
+        accept_errors.uninstall()
         raise
     api_url = _base_url(options.host, _bound_port(runner))
     info = EmulatorInfo(
@@ -158,7 +183,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         enclave=None if enclave is None else _enclave_json(enclave),
     )
     threaded = [server for server in (relay, enclave) if server is not None]
-    return RunningEmulator(runner, info, state, threaded)
+    return RunningEmulator(runner, info, state, threaded, accept_errors)
 
 
 async def _serve_api(
@@ -170,12 +195,25 @@ async def _serve_api(
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
     )
+    limits = options.connection_limits
     # No access log: the emulator's output is the one JSON line (and logs must never
     # carry request bodies or headers).
-    runner = web.AppRunner(create_app(state, functions, settings), access_log=None)
+    runner = web.AppRunner(
+        create_app(state, functions, settings), access_log=None, keepalive_timeout=limits.keepalive_timeout
+    )
     await runner.setup()
+    max_connections = effective_max_connections(limits.max_connections, open_file_limit())
+    if max_connections < limits.max_connections:
+        logger.warning(
+            "Serving at most %d connections instead of %d: the open-file limit (ulimit -n) is lower.",
+            max_connections,
+            limits.max_connections,
+        )
+    site = LimitedSite(
+        runner, options.host, options.port, lambda server: ConnectionGate(server, limits, max_connections)
+    )
     try:
-        await web.TCPSite(runner, options.host, options.port).start()
+        await site.start()
     except OSError as error:
         await runner.cleanup()
         raise ConfigurationError(
@@ -227,6 +265,7 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
         destinations=lambda: [destination.domain for destination in state.relay_destinations],
         ca=ca,
         upstream_ca_file=options.relay_upstream_ca_file,
+        limits=options.relay_limits,
     )
     try:
         proxy.start(options.host, 0)
