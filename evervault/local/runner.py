@@ -40,7 +40,7 @@ from evervault.local.functions import (
     build_functions,
     resolve_target,
 )
-from evervault.local.pki import LocalCA
+from evervault.local.pki import DEFAULT_LEAF_CACHE_SIZE, LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
@@ -80,6 +80,9 @@ class EmulatorOptions:
     enclave_host_suffix: str = SEED_CAGES_HOST
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     relay_limits: ProxyLimits = field(default_factory=ProxyLimits)
+    relay_leaf_cache_size: int = DEFAULT_LEAF_CACHE_SIZE
+    # Processes decrypting large documents: None = one per CPU, 0 = none (all inline).
+    decrypt_workers: int | None = None
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
 
 
@@ -153,7 +156,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     """Open (or create) the data directory and serve the API on ``options.host:port``."""
     state = _open_state(options)
     functions = registered_functions(state, options)
-    ca = LocalCA.load_or_create(state.data_dir)
+    ca = LocalCA.load_or_create(state.data_dir, leaf_cache_size=options.relay_leaf_cache_size)
     accept_errors = AcceptErrorFilter(
         asyncio.get_running_loop(), options.connection_limits.accept_error_log_interval
     )
@@ -194,6 +197,7 @@ async def _serve_api(
         max_file_bytes=options.max_file_bytes,
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
+        decrypt_workers=options.decrypt_workers,
     )
     limits = options.connection_limits
     # No access log: the emulator's output is the one JSON line (and logs must never

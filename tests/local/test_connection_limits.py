@@ -259,3 +259,40 @@ def test_running_out_of_file_descriptors_logs_a_few_lines_not_a_traceback_flood(
     assert "EMFILE" in failures[0]
     assert "Traceback" not in stderr
     assert "at most 64 connections" in stderr  # the cap was lowered to fit the file limit
+
+
+# --- serve options --------------------------------------------------------------------------------
+
+
+def test_serve_options_set_every_limit() -> None:
+    from evervault.local.cli import build_parser, serve_options
+
+    arguments = build_parser().parse_args(
+        ["serve", "--header-timeout", "3", "--keepalive-timeout", "7", "--max-connections", "99",
+         "--accept-error-log-interval", "30", "--decrypt-workers", "0", "--relay-auth-timeout", "2",
+         "--relay-max-pending", "11", "--relay-max-connections", "12", "--relay-idle-timeout", "13",
+         "--relay-leaf-cache-size", "14"]
+    )  # fmt: skip
+    options = serve_options(arguments)
+    assert options.connection_limits == ConnectionLimits(3.0, 7.0, 99, 30.0)
+    assert options.decrypt_workers == 0
+    relay = options.relay_limits
+    assert (relay.auth_timeout, relay.max_pending, relay.max_connections, relay.idle_timeout) == (
+        2.0,
+        11,
+        12,
+        13.0,
+    )
+    assert options.relay_leaf_cache_size == 14
+    defaults = serve_options(build_parser().parse_args(["serve"]))
+    assert defaults.connection_limits == ConnectionLimits()
+    assert defaults.decrypt_workers is None  # one per CPU
+
+
+@pytest.mark.parametrize(
+    "option", ["--header-timeout=0", "--max-connections=0", "--decrypt-workers=-1", "--relay-auth-timeout=-1"]
+)
+def test_unusable_limits_are_usage_errors(option: str) -> None:
+    from evervault.local.cli import main
+
+    assert main(["serve", "--no-relay", option]) == 2
