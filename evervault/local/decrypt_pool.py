@@ -10,7 +10,8 @@ derivation holds the GIL. So :class:`DecryptPool` sends such work to processes:
 * a ``POST /decrypt`` body travels as raw bytes and comes back as the response body:
   JSON parsing and serialisation run in the worker too;
 * small documents stay inline, where a round trip to a process would cost more than the
-  work (``inline_max_values`` ev-strings and ``inline_max_bytes`` of JSON);
+  work: at most ``inline_max_keys`` distinct ephemeral keys (one derivation each; a
+  document one client encrypted has one) in at most ``inline_max_bytes`` of JSON;
 * a worker's error comes back as data and is raised again here as the same typed error,
   so the answer is the same Problem JSON (400, 422, ...) as inline;
 * the pool starts with the first document that needs it and is shut down with the app.
@@ -25,10 +26,14 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
-from collections.abc import Callable, Mapping
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -48,13 +53,16 @@ from evervault.domain.errors import (
 
 logger = logging.getLogger("evervault.local")
 
-# Measured on 2 cores (see the README's Limits table): one derivation inline costs about
-# as much as a round trip to a worker, so documents with a few values stay inline.
-DEFAULT_INLINE_MAX_VALUES = 4
+# Measured on 2 shared cores: a round trip to a worker costs 0.5-1.2 ms, one derivation
+# 1 ms (P-256) to 3-9 ms (secp256k1), decrypting a value with a cached key ~10 us. So a
+# document with one or two sessions' values stays inline (a few ms of the event loop at
+# most); more sessions, or more than 64 KiB of JSON to parse, go to a worker.
+DEFAULT_INLINE_MAX_KEYS = 2
 DEFAULT_INLINE_MAX_BYTES = 64 * 1024
 # How many nodes of an already parsed document are looked at to decide it is small.
 _INLINE_WALK_LIMIT = 256
-_EV_PREFIX = b"ev:"
+# The IV and ephemeral public key segments of an ev-string (16 and 44 base64 characters).
+_EPHEMERAL_KEY = re.compile(rb":[A-Za-z0-9+/]{16}:([A-Za-z0-9+/]{44}):")
 
 PrivateKeys = Mapping[Curve, ec.EllipticCurvePrivateKey]
 # (kind, message, status, code): a typed error, carried back from a worker as plain data.
@@ -77,7 +85,7 @@ class DecryptPool:
         private_keys: PrivateKeys,
         *,
         workers: int | None = None,
-        inline_max_values: int = DEFAULT_INLINE_MAX_VALUES,
+        inline_max_keys: int = DEFAULT_INLINE_MAX_KEYS,
         inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
@@ -87,7 +95,7 @@ class DecryptPool:
         self._inline = Decryptor(private_keys, cache_size=cache_size)
         self._key_pems = {curve.value: _private_pem(key) for curve, key in private_keys.items()}
         self._cache_size = cache_size
-        self._inline_max_values = inline_max_values
+        self._inline_max_keys = inline_max_keys
         self._inline_max_bytes = inline_max_bytes
         self._executor: ProcessPoolExecutor | None = None
         self._closed = False
@@ -124,10 +132,17 @@ class DecryptPool:
     def _is_small_body(self, raw: bytes) -> bool:
         if self.workers == 0:
             return True
-        return len(raw) <= self._inline_max_bytes and raw.count(_EV_PREFIX) <= self._inline_max_values
+        if len(raw) > self._inline_max_bytes:
+            return False
+        keys: set[bytes] = set()
+        for match in _EPHEMERAL_KEY.finditer(raw):
+            keys.add(match.group(1))
+            if len(keys) > self._inline_max_keys:
+                return False
+        return True
 
     def _is_small_document(self, document: Any) -> bool:
-        return self.workers == 0 or _few_encrypted_values(document, self._inline_max_values)
+        return self.workers == 0 or _few_encrypted_values(document, self._inline_max_keys)
 
     async def _submit(self, work: Callable[[Any], _Success | Failure], argument: Any) -> Any:
         executor = self._get_executor()
@@ -148,17 +163,44 @@ class DecryptPool:
         if self._executor is None:
             # spawn, not fork: the emulator runs threads (relay, enclave, the caller's own),
             # and forking a threaded process can copy a held lock into the child.
-            self._executor = ProcessPoolExecutor(
+            executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
                 initargs=(self._key_pems, self._cache_size),
             )
+            # Every worker starts now (one submit starts one), while __main__ is hidden.
+            with _main_module_hidden():
+                for _ in range(self.workers):
+                    executor.submit(_started)
+            self._executor = executor
         return self._executor
 
 
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start processes without them running the parent's ``__main__`` script again.
+
+    A spawned child imports the parent's main script first (to find functions defined
+    there). A script that starts an emulator at import time, without an
+    ``if __name__ == "__main__":`` guard, would then start one in every worker; the
+    workers need nothing from it, so it is replaced by an empty module while they start.
+    """
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+def _started() -> None:
+    """A first task that makes the pool start a worker (nothing to do)."""
+
+
 def _few_encrypted_values(document: Any, limit: int) -> bool:
-    """Whether ``document`` is small: at most ``limit`` ev-strings in its first nodes, and no more nodes."""
+    """Whether ``document`` is small: at most ``limit`` ev-strings, in at most a few hundred nodes."""
     pending = [document]
     visited = encrypted = 0
     while pending:

@@ -8,11 +8,14 @@ import asyncio
 import base64
 import json
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from evervault.domain.errors import ApiError, CiphertextError, EvervaultError
 from evervault.local.decrypt_pool import DecryptPool
 from evervault.local.runner import BackgroundEmulator, EmulatorOptions
 from evervault.local.state import LocalState
+from tests.local.serve_process import child_env
 
 GENEROUS = 120.0
 
@@ -35,7 +39,7 @@ class Pools:
     def __init__(self, state: LocalState) -> None:
         self.loop = asyncio.new_event_loop()
         # inline limits below zero: every document goes to a worker
-        self.workers = DecryptPool(state.private_keys, workers=2, inline_max_values=-1, inline_max_bytes=-1)
+        self.workers = DecryptPool(state.private_keys, workers=2, inline_max_keys=-1, inline_max_bytes=-1)
         self.inline = DecryptPool(state.private_keys, workers=0)
         keys = state.private_keys
         self.encryptors = {
@@ -213,3 +217,37 @@ def test_large_bad_documents_get_problem_json_not_500() -> None:
         status, answer = _post(info.api_url + "decrypt", b"[" + b'"ev:x", ' * 20_000 + b"oops", headers)
         assert status == 400 and json.loads(answer)["code"] == "bad-request"
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_one_clients_document_stays_inline_and_many_sessions_go_to_a_worker(pools: Pools) -> None:
+    pool = DecryptPool({}, workers=2)  # never started: only its decision is used
+    one_session = default_encryptor(
+        Curve.P256, pools.encryptors[Curve.P256]._app_public_key, rotation_seconds=3600
+    ).encrypt({f"f{n}": f"v{n}" for n in range(50)})
+    assert pool._is_small_body(json.dumps(one_session).encode())
+    three_sessions = [pools.encryptors[Curve.P256].encrypt("x") for _ in range(3)]
+    assert not pool._is_small_body(json.dumps(three_sessions).encode())
+    assert not pool._is_small_body(json.dumps(["plain"] * 20_000).encode())  # 64 KiB of JSON to parse
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path: Path) -> None:
+    state = LocalState.load_or_create(tmp_path / "d")
+    public = compressed_point(state.private_keys[Curve.P256].public_key())
+    encryptor = default_encryptor(Curve.P256, public, rotation_seconds=0)
+    values = [encryptor.encrypt(f"v{n}") for n in range(6)]  # 6 sessions: decrypted in a worker
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import json\n"
+        "from evervault.local.runner import BackgroundEmulator, EmulatorOptions\n"
+        "print('script ran', flush=True)\n"
+        f"options = EmulatorOptions(data_dir={str(tmp_path / 'd')!r}, relay_proxy=False)\n"
+        "with BackgroundEmulator(options) as info:\n"
+        "    client = info.client()\n"
+        f"    print(json.dumps(client.decrypt({values!r})), flush=True)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, str(script)], env=child_env(), capture_output=True, text=True, timeout=GENEROUS
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    assert lines == ["script ran", json.dumps([f"v{n}" for n in range(6)])]
