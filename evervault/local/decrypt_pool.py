@@ -14,7 +14,9 @@ derivation holds the GIL. So :class:`DecryptPool` sends such work to processes:
   document one client encrypted has one) in at most ``inline_max_bytes`` of JSON;
 * a worker's error comes back as data and is raised again here as the same typed error,
   so the answer is the same Problem JSON (400, 422, ...) as inline;
-* the pool starts with the first document that needs it and is shut down with the app.
+* the pool starts with the first document that needs it and is shut down with the app;
+* the relay proxy's threads use it too (:meth:`DecryptPool.decrypt_relay_request`): a
+  thread holding the GIL for a long decryption would stall the event loop just the same.
 
 ``workers=0`` keeps everything inline (no processes).
 """
@@ -29,6 +31,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -49,7 +52,9 @@ from evervault.domain.errors import (
     DecryptionError,
     EvervaultError,
     InvalidArgumentError,
+    RelayError,
 )
+from evervault.local.relay_decryption import decrypt_request
 
 logger = logging.getLogger("evervault.local")
 
@@ -65,6 +70,7 @@ _INLINE_WALK_LIMIT = 256
 _EPHEMERAL_KEY = re.compile(rb":[A-Za-z0-9+/]{16}:([A-Za-z0-9+/]{44}):")
 
 PrivateKeys = Mapping[Curve, ec.EllipticCurvePrivateKey]
+Headers = list[tuple[bytes, bytes]]
 # (kind, message, status, code): a typed error, carried back from a worker as plain data.
 Failure = tuple[str, str, int, str]
 
@@ -98,6 +104,7 @@ class DecryptPool:
         self._inline_max_keys = inline_max_keys
         self._inline_max_bytes = inline_max_bytes
         self._executor: ProcessPoolExecutor | None = None
+        self._executor_lock = threading.Lock()  # the relay's threads start the pool too
         self._closed = False
 
     def __repr__(self) -> str:
@@ -119,10 +126,24 @@ class DecryptPool:
             return _raise_failure(decrypt_value(self._inline, document))
         return _raise_failure(await self._submit(_decrypt_document_in_worker, document))
 
+    def decrypt_relay_request(self, headers: Headers, body: bytes) -> tuple[Headers, bytes]:
+        """:func:`~evervault.local.relay_decryption.decrypt_request`, blocking (for relay threads)."""
+        sample = body + b"".join(value for _, value in headers)
+        if self._is_small_body(sample):
+            return decrypt_request(self._inline, headers, body)
+        try:
+            future = self._get_executor().submit(_decrypt_relay_request_in_worker, list(headers), body)
+            result: tuple[Headers, bytes] = _raise_failure(future.result())
+        except BrokenProcessPool:
+            self._forget_broken_executor()
+            raise RelayError("A decryption worker failed; the request was not forwarded.") from None
+        return result
+
     async def close(self) -> None:
         """Stop the workers (waiting for running work without blocking the event loop)."""
-        self._closed = True
-        executor, self._executor = self._executor, None
+        with self._executor_lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
         if executor is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, lambda: executor.shutdown(wait=True, cancel_futures=True))
@@ -150,14 +171,22 @@ class DecryptPool:
         try:
             return await loop.run_in_executor(executor, work, argument)
         except BrokenProcessPool:
-            # A worker died (killed, out of memory): the next document gets a fresh pool.
-            if self._executor is executor:
-                self._executor = None
-                executor.shutdown(wait=False, cancel_futures=True)
-            logger.error("A decryption worker process died; starting new ones for the next request.")
+            self._forget_broken_executor()
             return ("api", "A decryption worker failed; retry the request.", 503, "service-unavailable")
 
+    def _forget_broken_executor(self) -> None:
+        """A worker died (killed, out of memory): the next document gets a fresh pool."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            logger.error("A decryption worker process died; starting new ones for the next request.")
+
     def _get_executor(self) -> Executor:
+        with self._executor_lock:
+            return self._executor_locked()
+
+    def _executor_locked(self) -> Executor:
         if self._closed:
             raise ApiError("The emulator is shutting down.", status_code=503, code="service-unavailable")
         if self._executor is None:
@@ -321,6 +350,14 @@ def _decrypt_json_in_worker(raw: bytes) -> _Success | Failure:
 def _decrypt_document_in_worker(document: Any) -> _Success | Failure:
     assert _worker_decryptor is not None, "the pool initializer did not run"
     return decrypt_value(_worker_decryptor, document)
+
+
+def _decrypt_relay_request_in_worker(headers: Headers, body: bytes) -> _Success | Failure:
+    assert _worker_decryptor is not None, "the pool initializer did not run"
+    try:
+        return _Success(decrypt_request(_worker_decryptor, headers, body))
+    except EvervaultError as error:
+        return _failure(error)
 
 
 def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

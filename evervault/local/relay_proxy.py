@@ -105,6 +105,9 @@ class ClientConnection:
         _shutdown(self.sock)
 
 
+RequestDecryption = Callable[[list[tuple[bytes, bytes]], bytes], tuple[list[tuple[bytes, bytes]], bytes]]
+
+
 class Stream(Protocol):
     """A blocking byte stream: a socket, a TLS socket, or TLS layered inside a tunnel."""
 
@@ -125,8 +128,11 @@ class RelayProxy:
         ca: LocalCA,
         upstream_ca_file: str | None = None,
         limits: ProxyLimits | None = None,
+        decrypt: RequestDecryption | None = None,
     ) -> None:
         self._decryptor = decryptor
+        # The emulator passes its DecryptPool's, which sends large requests to a worker process.
+        self.decrypt_request = decrypt or functools.partial(decrypt_request, decryptor)
         self._authorize = authorize
         self._destinations = destinations
         self._ca = ca
@@ -504,7 +510,7 @@ class Interceptor:
         if not self._proxy.authenticated(self._connection):
             _send_busy(self._http, self._inner, self._proxy.limits.max_connections)
             return False
-        headers, body = decrypt_request(self._proxy.decryptor, request.headers, body)
+        headers, body = self._proxy.decrypt_request(list(request.headers), body)
         # One upstream connection per request, so tell the destination not to keep it open.
         upstream_headers = [*headers, (b"connection", b"close")]
         forwarded = h11.Request(method=request.method, target=request.target, headers=upstream_headers)

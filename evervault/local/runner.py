@@ -33,6 +33,7 @@ from evervault.local.connection_limits import (
     effective_max_connections,
     open_file_limit,
 )
+from evervault.local.decrypt_pool import DecryptPool
 from evervault.local.enclave import EnclaveSimulator
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -44,6 +45,7 @@ from evervault.local.pki import DEFAULT_LEAF_CACHE_SIZE, LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
+    DECRYPT_POOL,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
@@ -167,7 +169,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         accept_errors.uninstall()
         raise
     try:
-        relay, enclave = _start_side_servers(state, ca, options)
+        relay, enclave = _start_side_servers(state, ca, options, runner.app[DECRYPT_POOL])
     except BaseException:
         await runner.cleanup()
         accept_errors.uninstall()
@@ -227,10 +229,10 @@ async def _serve_api(
 
 
 def _start_side_servers(
-    state: LocalState, ca: LocalCA, options: EmulatorOptions
+    state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool
 ) -> tuple[RelayProxy | None, EnclaveSimulator | None]:
     """The relay proxy and the enclave simulator, as configured (both thread-based)."""
-    relay = _start_relay(state, ca, options) if options.relay_proxy else None
+    relay = _start_relay(state, ca, options, pool) if options.relay_proxy else None
     try:
         enclave = _start_enclave(state, options) if options.enclave_name else None
     except BaseException:
@@ -260,7 +262,7 @@ def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
     }
 
 
-def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> RelayProxy:
+def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool) -> RelayProxy:
     """The Outbound Relay proxy: any of the app's API keys may use it."""
     proxy = RelayProxy(
         decryptor=Decryptor(state.private_keys),
@@ -270,6 +272,7 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
         ca=ca,
         upstream_ca_file=options.relay_upstream_ca_file,
         limits=options.relay_limits,
+        decrypt=pool.decrypt_relay_request,
     )
     try:
         proxy.start(options.host, 0)

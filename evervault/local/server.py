@@ -54,6 +54,7 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maxim
 # Files are spooled to disk while they are checked, so their limit is about disk, not memory.
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
+DECRYPT_POOL = web.AppKey("decrypt_pool", DecryptPool)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def create_app(
     app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
     emulator = Emulator(state, functions, settings)
     emulator.add_routes(app.router)
+    app[DECRYPT_POOL] = emulator.decrypt_pool  # shared with the relay proxy
     app.on_cleanup.append(emulator.close)
     return app
 

@@ -41,6 +41,7 @@ class Pools:
         # inline limits below zero: every document goes to a worker
         self.workers = DecryptPool(state.private_keys, workers=2, inline_max_keys=-1, inline_max_bytes=-1)
         self.inline = DecryptPool(state.private_keys, workers=0)
+        self.private_keys = state.private_keys
         keys = state.private_keys
         self.encryptors = {
             curve: default_encryptor(curve, compressed_point(keys[curve].public_key()), rotation_seconds=0)
@@ -251,3 +252,17 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path:
     assert finished.returncode == 0, finished.stderr[-3000:]
     lines = finished.stdout.splitlines()
     assert lines == ["script ran", json.dumps([f"v{n}" for n in range(6)])]
+
+
+def test_relay_requests_decrypt_alike_in_a_worker(pools: Pools) -> None:
+    from evervault.domain.decryption import Decryptor
+    from evervault.local.relay_decryption import decrypt_request
+
+    encrypt = pools.encryptors[Curve.P256].encrypt
+    body = json.dumps({"card": [encrypt(f"4242-{n}") for n in range(10)], "cvc": encrypt(123)}).encode()
+    headers = [(b"content-type", b"application/json"), (b"x-secret", encrypt("header value").encode())]
+    in_worker = pools.workers.decrypt_relay_request(headers, body)
+    inline = decrypt_request(Decryptor(pools.private_keys), headers, body)
+    assert in_worker == inline
+    assert json.loads(in_worker[1]) == {"card": [f"4242-{n}" for n in range(10)], "cvc": 123}
+    assert (b"x-secret", b"header value") in in_worker[0]
