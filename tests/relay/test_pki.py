@@ -93,14 +93,17 @@ def test_the_leaf_cache_is_a_bounded_lru_and_writes_nothing_to_disk(tmp_path: Pa
     ca = LocalCA.load_or_create(tmp_path, leaf_cache_size=8)
     before = sorted(p.name for p in tmp_path.rglob("*"))
     first = ca.server_context(["host-0.example.com"])
-    for n in range(1, 50):
-        ca.server_context([f"host-{n}.example.com"])
+    for n in range(1, 500):
+        if n % 10:
+            ca.issue_leaf([f"host-{n}.example.com"])
+        else:
+            ca.server_context([f"host-{n}.example.com"])
         ca.server_context(["host-0.example.com"])  # used again and again: stays cached
         assert ca.cached_leaves <= 8
     assert ca.server_context(["host-0.example.com"]) is first
-    assert ca.leaves_issued == 50
+    assert ca.leaves_issued == 500
     ca.issue_leaf(["host-1.example.com"])  # evicted long ago: issued anew
-    assert ca.leaves_issued == 51
+    assert ca.leaves_issued == 501
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # the CA files only
 
 
