@@ -65,23 +65,47 @@ class ConnectionLimits:
 class ConnectionGate:
     """The protocol factory of the API's listening socket: admits, guards or refuses."""
 
-    def __init__(self, server: web.Server, limits: ConnectionLimits, max_connections: int) -> None:
+    def __init__(
+        self,
+        server: web.Server,
+        limits: ConnectionLimits,
+        max_connections: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._server = server
         self._limits = limits
         self.max_connections = max_connections
         self.open_connections = 0
         self.refused = 0
         self._refusal = _refusal_bytes(max_connections)
+        self._clock = clock
+        self._refusals_logged_at: float | None = None
+        self._refused_unlogged = 0
 
     def __call__(self) -> asyncio.Protocol:
         if self.open_connections >= self.max_connections:
             self.refused += 1
+            self._log_refusal()
             return _Refusal(self._refusal)
         self.open_connections += 1
         return GuardedConnection(self._server(), self._limits.header_timeout, self._closed)
 
     def _closed(self) -> None:
         self.open_connections -= 1
+
+    def _log_refusal(self) -> None:
+        """One warning per interval (the same as for accept errors), with the count since the last."""
+        self._refused_unlogged += 1
+        now = self._clock()
+        last = self._refusals_logged_at
+        if last is not None and now - last < self._limits.accept_error_log_interval:
+            return
+        logger.warning(
+            "Emulator API: answered 503 to %d connection(s) beyond --max-connections %d.",
+            self._refused_unlogged,
+            self.max_connections,
+        )
+        self._refusals_logged_at, self._refused_unlogged = now, 0
 
 
 class GuardedConnection(asyncio.Protocol):

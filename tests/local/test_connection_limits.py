@@ -24,11 +24,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 
 from evervault.local.connection_limits import (
     AcceptErrorFilter,
     AcceptErrorLog,
+    ConnectionGate,
     ConnectionLimits,
+    GuardedConnection,
     effective_max_connections,
 )
 from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOptions
@@ -135,6 +138,26 @@ def test_connections_beyond_the_cap_get_a_fast_503_while_health_answers() -> Non
         keeper.sendall(HEALTH)  # the event loop never stalled: the admitted client is served
         status, _, body = read_response(keeper)
         assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+async def test_refusals_are_logged_once_per_interval_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    gate = ConnectionGate(
+        web.Server(_never_called), ConnectionLimits(accept_error_log_interval=10.0), 0, clock
+    )
+    with caplog.at_level(logging.WARNING, logger="evervault.local"):
+        for _ in range(20):
+            assert not isinstance(gate(), GuardedConnection)  # refused: the cap is 0
+        clock.now = 10.0
+        gate()
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2
+    assert "503 to 1 connection(s)" in lines[0] and "503 to 20 connection(s)" in lines[1]
+    assert gate.refused == 21
+
+
+async def _never_called(_request: web.BaseRequest) -> web.StreamResponse:
+    raise AssertionError("no request reaches a refused connection")
 
 
 def test_a_slot_is_free_again_once_its_connection_closes() -> None:
