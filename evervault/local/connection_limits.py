@@ -311,6 +311,35 @@ def resource_error(context: dict[str, Any]) -> OSError | None:
     return None
 
 
+def is_stale_accept_retry(context: dict[str, Any]) -> bool:
+    """asyncio's retry of ``accept()`` after an EMFILE firing on a server closed meanwhile.
+
+    After a failed ``accept()`` asyncio re-arms the listening socket a second later from
+    a timer; if the server stopped in between, that timer meets a closed socket and
+    raises ``ValueError`` (fd -1) or ``OSError``. Nothing is wrong then: the server is gone.
+    """
+    handle = context.get("handle")
+    callback = getattr(handle, "_callback", None)
+    return getattr(callback, "__name__", "") == "_start_serving" and isinstance(
+        context.get("exception"), (ValueError, OSError)
+    )
+
+
+class StaleAcceptRetryFilter:
+    """What stays installed after the emulator stops: drops only stale accept retries."""
+
+    def __init__(self, previous: Any) -> None:
+        self._previous = previous
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if is_stale_accept_retry(context):
+            logger.debug("A pending accept() retry met the stopped server; ignored.")
+        elif self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
 class AcceptErrorFilter:
     """An event-loop exception handler that rate-limits accept errors and passes on the rest."""
 
@@ -327,7 +356,8 @@ class AcceptErrorFilter:
 
     def uninstall(self) -> None:
         if self._loop.get_exception_handler() is self:
-            self._loop.set_exception_handler(self._previous)
+            # An accept() retry may still be pending for up to a second: keep dropping those.
+            self._loop.set_exception_handler(StaleAcceptRetryFilter(self._previous))
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
@@ -337,6 +367,8 @@ class AcceptErrorFilter:
         error = resource_error(context)
         if error is not None:
             self.log.record(error)
+        elif is_stale_accept_retry(context):
+            logger.debug("A pending accept() retry met the stopped server; ignored.")
         elif self._previous is not None:
             self._previous(loop, context)
         else:

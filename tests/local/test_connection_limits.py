@@ -319,3 +319,35 @@ def test_unusable_limits_are_usage_errors(option: str) -> None:
     from evervault.local.cli import main
 
     assert main(["serve", "--no-relay", option]) == 2
+
+
+def test_a_stale_accept_retry_after_stop_is_dropped_and_other_errors_pass_on() -> None:
+    """asyncio re-arms accept() from a timer a second after EMFILE; after stop() that timer
+    meets a closed socket. The handler left installed drops exactly that report."""
+    from evervault.local.connection_limits import AcceptErrorFilter
+
+    loop = asyncio.new_event_loop()
+    try:
+        seen: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: seen.append(context))
+        accept_errors = AcceptErrorFilter(loop, 60.0)
+        accept_errors.install()
+        accept_errors.uninstall()
+
+        def _start_serving() -> None:  # the name asyncio's retry callback has
+            raise AssertionError("never called")
+
+        stale = {
+            "message": "Exception in callback",
+            "exception": ValueError("Invalid file descriptor: -1"),
+            "handle": loop.call_later(3600, _start_serving),
+        }
+        other = {"message": "boom", "exception": RuntimeError("unrelated")}
+        handler = loop.get_exception_handler()
+        assert handler is not None
+        handler(loop, stale)
+        handler(loop, other)
+        assert seen == [other]
+        stale["handle"].cancel()
+    finally:
+        loop.close()
