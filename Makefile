@@ -1,5 +1,5 @@
 # Two entry points do all set-up on a fresh machine (see README):
-#   make demo   - runs the seed README flow against the embedded local emulator
+#   make demo   - runs the published SDK's README flow against the embedded local emulator
 #   make test   - runs the whole test suite
 PYTHON ?= python3
 VENV := .venv

@@ -14,7 +14,7 @@ P256 = "secp256r1"
 CURVES = (K1, P256)
 
 APP_SCALARS = {"app-1": bytes([0x11]) * 32, "app-2": bytes([0x33]) * 32}
-EPH_DOC = bytes([0x22]) * 32  # the ephemeral scalar of wire-format 1.6 / 6.1
+EPH_DOC = bytes([0x22]) * 32  # the ephemeral scalar of docs/protocol.md §1.6 / §6.1
 EPH_ALT = bytes([0x44]) * 32
 IV_DOC = bytes(range(1, 13))
 IV_ALT = bytes([0xFF]) * 12
@@ -29,7 +29,7 @@ def _tokens(block: str) -> list[str]:
     return block.split()
 
 
-# Published ev-strings, verbatim (wire-format 1.6): every one must be reproduced exactly.
+# Published ev-strings, verbatim (docs/protocol.md §1.6): every one must be reproduced exactly.
 # A text block, one vector per line, keeps the long lines exactly as published.
 DOC_STRINGS = _tokens(
     """
@@ -52,7 +52,7 @@ ev:QkTC:AQIDBAUGBwgJCgsM:A9Zak5d8qj0bCBhS/1ennkZfFmBXcwS66tUF3TpIWJzz:+EQQLVHniu
 ev:TENZ:AQIDBAUGBwgJCgsM:A9Zak5d8qj0bCBhS/1ennkZfFmBXcwS66tUF3TpIWJzz:7UQRLVD6KiFRqEaaS9XtJ3wjoFZDLN8Pad62r8Hx/FRqf7dG601yC1sYAo/fmnk:$
 """
 )
-# Published files, verbatim (wire-format 6.1: "hello file", same fixed inputs).
+# Published files, verbatim (docs/protocol.md §6.1: "hello file", same fixed inputs).
 DOC_FILES = dict(
     zip(
         (K1, P256),

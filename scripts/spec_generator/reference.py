@@ -96,7 +96,7 @@ def _seq(*items: bytes) -> bytes:
 
 
 def reference_spki(curve: str, uncompressed: bytes) -> bytes:
-    """RFC 3279 SubjectPublicKeyInfo with explicit ECParameters (wire-format 2.5)."""
+    """RFC 3279 SubjectPublicKeyInfo with explicit ECParameters (docs/protocol.md §2.5)."""
     params = PARAMS[curve]
     curve_fields = [_der(0x04, params.a.to_bytes(32, "big")), _der(0x04, params.b.to_bytes(32, "big"))]
     if params.seed is not None:
@@ -159,7 +159,7 @@ DATATYPE_NUMBERS = {"string": 0, "number": 1, "boolean": 2}
 
 
 def ref_map(role: str | None, origin: int, timestamp: int) -> bytes:
-    """The MessagePack map of wire-format 4.2, byte by byte."""
+    """The MessagePack map of docs/protocol.md §4.2, byte by byte."""
     out = bytearray()
     if role is None:
         out.append(0x82)
@@ -220,7 +220,7 @@ def ref_aad(inputs: StringInputs, traits: VersionTraits) -> bytes:
 
 
 def ref_seal(inputs: StringInputs) -> Sealed:
-    """The reference ev-string for ``inputs`` (wire-format 1, 2, 3.2, 4)."""
+    """The reference ev-string for ``inputs`` (docs/protocol.md §1, §2, §3.2, §4)."""
     traits = VERSIONS[inputs.version]
     key = ref_key(inputs.curve, traits.key, inputs.app, inputs.ephemeral)
     aad = ref_aad(inputs, traits)
@@ -248,7 +248,7 @@ class FileInputs:
 
 
 def file_traits(version: int) -> tuple[str, str, bool]:
-    """(curve, key kind, AAD is the app key) of a ``%EVENC`` version (wire-format 6)."""
+    """(curve, key kind, AAD is the app key) of a ``%EVENC`` version (docs/protocol.md §6)."""
     curve = K1 if version % 2 == 0 else P256
     kdf = curve == P256 or version >= 4
     return curve, "kdf" if kdf else "raw", kdf

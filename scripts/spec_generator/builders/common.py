@@ -27,7 +27,7 @@ def typed_value(value: object) -> Json:
 
 
 def python_text(value: object) -> tuple[str, str]:
-    """(datatype, text) as the Python SDK renders a primitive (wire-format 5.1)."""
+    """(datatype, text) as the Python SDK renders a primitive (docs/protocol.md §5.1)."""
     if isinstance(value, bool):
         return "boolean", "true" if value else "false"
     if isinstance(value, (int, float)):

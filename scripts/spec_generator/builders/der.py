@@ -27,7 +27,7 @@ def build_der() -> Json:
                 "point_uncompressed": point_hex,
                 "der": der.hex(),
                 "der_base64": published_b64,
-                "source": "wire-format 2.6",
+                "source": "docs/protocol.md §2.6",
             }
         )
     for name, scalar in ephemerals().items():
@@ -62,7 +62,7 @@ def build_der() -> Json:
                 )
     return {
         "description": "Explicit-parameter SubjectPublicKeyInfo DER of ephemeral keys and the SHA-256 KDF "
-        "(wire-format 2.3-2.6).",
+        "(docs/protocol.md §2.3-2.6).",
         "spki_prefixes": prefixes,
         "spki": spki,
         "kdf": kdf,

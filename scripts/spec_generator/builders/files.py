@@ -47,7 +47,7 @@ def build_files() -> Json:
             if ours.hex() != vector["expected"]:
                 raise SystemExit(f"domain file encryption disagrees with the reference for {vector['id']}")
             if vector["expected"] == DOC_FILES[curve]:
-                vector["source"] = "wire-format 6.1"
+                vector["source"] = "docs/protocol.md §6.1"
             vectors.append(vector)
     twin = negated_scalar(K1, EPH_DOC)
     vector = file_vector(
@@ -91,4 +91,4 @@ def build_files() -> Json:
     for vector in vectors:
         if decryptor.decrypt_file(bytes.fromhex(vector["expected"])).data.hex() != vector["plaintext"]:
             raise SystemExit(f"domain decrypts {vector['id']} to different bytes")
-    return {"description": "%EVENC encrypted files (wire-format 6).", "vectors": vectors}
+    return {"description": "%EVENC encrypted files (docs/protocol.md §6).", "vectors": vectors}

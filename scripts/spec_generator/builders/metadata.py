@@ -109,7 +109,7 @@ def build_metadata() -> Json:
         for name, packed, expected, note in decode_cases
     ]
     return {
-        "description": "The data-role metadata map and its uint16-LE length frame (wire-format 4).",
+        "description": "The data-role metadata map and its uint16-LE length frame (docs/protocol.md §4).",
         "encode": encode,
         "decode_only": decode,
     }

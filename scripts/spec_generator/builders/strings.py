@@ -262,7 +262,7 @@ def build_strings() -> Json:
         vector = by_expected.get(published)
         if vector is None:
             raise SystemExit(f"published vector {published[:40]}... is not reproduced verbatim")
-        vector["source"] = "wire-format 1.6"
+        vector["source"] = "docs/protocol.md §1.6"
     _check_decrypts(vectors)
     return {
         "description": "Encrypted primitives (ev-strings): every version x datatype x role/no role.",
