@@ -1,6 +1,6 @@
 """Evervault SDK: field encryption, Functions, Outbound Relay and attested enclave sessions.
 
-The seed README's module-level API (``init``, ``encrypt``, ``decrypt``, ``run``,
+The published SDK's module-level API (``init``, ``encrypt``, ``decrypt``, ``run``,
 ``create_client_side_decrypt_token``, ``create_run_token``), the ``Client`` and
 ``AsyncClient`` classes, and every error class.
 """

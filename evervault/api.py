@@ -1,4 +1,4 @@
-"""The module-level facade of the seed README: ``evervault.init(...)`` then plain functions.
+"""The module-level facade of the published SDK's README: ``evervault.init(...)`` then plain functions.
 
 Every function delegates to one process-wide :class:`~evervault.services.client.Client`
 created by :func:`init`. Code that talks to several apps, or wants no global state,

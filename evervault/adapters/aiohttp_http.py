@@ -9,17 +9,22 @@ context is given; redirects are never followed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from typing import TYPE_CHECKING, Any
 
 import certifi
 
-from evervault.domain.errors import (
-    ConfigurationError,
-    ConnectError,
-    RequestTimeoutError,
-    TransportError,
+from evervault.adapters.exception_map import (
+    ExceptionTable,
+    caught_classes,
+    connect_failed,
+    connection_failed,
+    timed_out,
+    tls_failed,
+    translate,
 )
+from evervault.domain.errors import ConfigurationError, TransportError
 from evervault.ports.http import Headers, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -75,7 +80,7 @@ class AiohttpTransport:
             ) as raw:
                 body = await raw.read()
                 return HttpResponse(status=raw.status, headers=Headers(raw.headers.items()), body=body)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except caught_classes(exception_table(aiohttp)) as error:
             raise _transport_error(aiohttp, request, error) from error
 
     async def close(self) -> None:
@@ -111,28 +116,37 @@ class AiohttpTransport:
 
 def _transport_error(aiohttp: Any, request: HttpRequest, error: BaseException) -> TransportError:
     """Translate an aiohttp failure into the port's error vocabulary."""
-    where = f"{request.method} {request.url.split('?', 1)[0]}"
-    if isinstance(error, aiohttp.ClientSSLError):
-        return TransportError(
-            f"TLS failed for {where}: {error}. Check the server certificate and the CA bundle."
-        )
+    return translate(exception_table(aiohttp), request, error)
+
+
+@functools.cache
+def exception_table(aiohttp: Any) -> ExceptionTable:
+    """The outcome per aiohttp exception class (aiohttp is imported lazily); first match wins."""
     # ConnectionTimeoutError exists from aiohttp 3.10; older versions report a plain timeout.
-    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", ())
-    if isinstance(error, (aiohttp.ClientConnectorError, *_as_tuple(connect_timeout))):
-        return ConnectError(
-            f"Could not connect for {where} ({type(error).__name__}); nothing was sent. "
-            "Check the network and the configured URL (EV_API_URL)."
-        )
-    if isinstance(error, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return RequestTimeoutError(
-            f"No response to {where} within {request.timeout} s. "
-            "Retry later or raise request_timeout."
-        )
-    return TransportError(
-        f"The connection failed during {where} ({type(error).__name__}). "
-        "The request may or may not have been processed; check before repeating it."
+    connect_timeout = _classes(aiohttp, "ConnectionTimeoutError")
+    return (
+        # Before ClientConnectorError, which ClientSSLError subclasses.
+        ((aiohttp.ClientSSLError,), tls_failed),
+        # DNS, refused, connect timeout (a ServerTimeoutError, so before that row): nothing sent.
+        ((aiohttp.ClientConnectorError, *connect_timeout), connect_failed),
+        # asyncio's TimeoutError ends a ClientTimeout(total=...); ServerTimeoutError a socket read.
+        ((asyncio.TimeoutError, aiohttp.ServerTimeoutError), timed_out),
+        # Disconnects, resets, payload and response errors: possibly processed.
+        ((aiohttp.ClientError,), connection_failed),
     )
 
 
-def _as_tuple(value: Any) -> tuple[type[BaseException], ...]:
-    return value if isinstance(value, tuple) else (value,)
+def not_raised_by_transport(aiohttp: Any) -> frozenset[type[BaseException]]:
+    """Classes of aiohttp.client_exceptions (with subclasses) that ``send`` cannot raise.
+
+    The completeness test accepts exactly these as having no row in the table.
+    """
+    # Raised by ClientWebSocketResponse.receive_*() only (aiohttp 3.11+); this transport
+    # speaks HTTP.
+    websocket_only = _classes(aiohttp, "WSMessageTypeError")
+    return frozenset(websocket_only)
+
+
+def _classes(aiohttp: Any, *names: str) -> tuple[type[BaseException], ...]:
+    """The named exception classes this aiohttp version has (newer ones may be missing)."""
+    return tuple(getattr(aiohttp, name) for name in names if hasattr(aiohttp, name))

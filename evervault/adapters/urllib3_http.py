@@ -7,6 +7,8 @@ off (retrying is a service-layer decision, see :mod:`evervault.services.retry`).
 
 from __future__ import annotations
 
+import email.errors
+import http.client
 import ssl
 from typing import Any
 
@@ -14,7 +16,16 @@ import certifi
 import urllib3
 from urllib3 import exceptions as u3
 
-from evervault.domain.errors import ConnectError, RequestTimeoutError, TransportError
+from evervault.adapters.exception_map import (
+    ExceptionTable,
+    caught_classes,
+    connect_failed,
+    connection_failed,
+    timed_out,
+    tls_failed,
+    translate,
+)
+from evervault.domain.errors import TransportError
 from evervault.ports.http import Headers, HttpRequest, HttpResponse
 
 DEFAULT_POOL_SIZE = 10
@@ -49,7 +60,7 @@ class Urllib3Transport:
                 preload_content=True,
                 decode_content=True,
             )
-        except u3.HTTPError as error:
+        except caught_classes(EXCEPTION_TABLE) as error:
             raise _transport_error(request, error) from error
         return HttpResponse(
             status=raw.status,
@@ -75,33 +86,45 @@ def _verified_pool_manager(
     return urllib3.PoolManager(**options)
 
 
-def _transport_error(request: HttpRequest, error: u3.HTTPError) -> TransportError:
+# The outcome per urllib3 exception class; the first matching row wins.
+EXCEPTION_TABLE: ExceptionTable = (
+    # NewConnectionError and NameResolutionError subclass ConnectTimeoutError in urllib3 2,
+    # so one row covers DNS failures, refused connections and connect timeouts: nothing
+    # was sent in any case.
+    ((u3.ConnectTimeoutError,), connect_failed),
+    # What is left of TimeoutError is ReadTimeoutError: sent, no answer in time.
+    ((u3.TimeoutError,), timed_out),
+    ((u3.SSLError,), tls_failed),
+    # Resets, protocol and decode errors, proxy and pool errors: possibly processed.
+    ((u3.HTTPError,), connection_failed),
+)
+
+# Classes of urllib3.exceptions (with their subclasses) that ``send`` cannot raise, so
+# the table has no row for them; the completeness test accepts exactly these.
+NOT_RAISED_BY_TRANSPORT: frozenset[type[BaseException]] = frozenset(
+    {
+        # Warnings (InsecureRequestWarning, SystemTimeWarning, ...) go through
+        # warnings.warn; they only raise when the application's filter says so, and then
+        # they must reach the application unchanged.
+        u3.HTTPWarning,
+        # Raised when a ProxyManager cannot do TLS inside TLS (no ssl module, or an
+        # SSLContext without wrap_bio): a proxy configuration error. The pools this
+        # transport builds never tunnel TLS through a proxy; a caller-supplied
+        # ProxyManager gets urllib3's own error, as it configured.
+        u3.ProxySchemeUnsupported,
+        # http.client's IncompleteRead, re-exported under an alias: urllib3 re-raises it
+        # as its own ProtocolError / IncompleteRead (HTTPError rows) before it leaves.
+        http.client.IncompleteRead,
+        # email.errors.MessageDefect, re-exported for HeaderParsingError's annotations only.
+        email.errors.MessageDefect,
+    }
+)
+
+
+def _transport_error(request: HttpRequest, error: BaseException) -> TransportError:
     """Translate a urllib3 failure into the port's error vocabulary."""
+    cause: BaseException = error
     if isinstance(error, u3.MaxRetryError) and isinstance(error.reason, u3.HTTPError):
         # Only reached with a caller-supplied pool configured to retry.
-        error = error.reason
-    where = f"{request.method} {_without_query(request.url)}"
-    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so one check covers
-    # DNS failures, refused connections and connect timeouts: nothing was sent in any case.
-    if isinstance(error, u3.ConnectTimeoutError):
-        return ConnectError(
-            f"Could not connect for {where} ({type(error).__name__}); nothing was sent. "
-            "Check the network and the configured URL (EV_API_URL)."
-        )
-    if isinstance(error, u3.TimeoutError):
-        return RequestTimeoutError(
-            f"No response to {where} within {request.timeout} s. "
-            "Retry later or raise request_timeout."
-        )
-    if isinstance(error, u3.SSLError):
-        return TransportError(
-            f"TLS failed for {where}: {error}. Check the server certificate and the CA bundle."
-        )
-    return TransportError(
-        f"The connection failed during {where} ({type(error).__name__}). "
-        "The request may or may not have been processed; check before repeating it."
-    )
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0]
+        cause = error.reason
+    return translate(EXCEPTION_TABLE, request, cause)

@@ -28,7 +28,7 @@ class AadKind(enum.Enum):
 
 
 class Version(enum.Enum):
-    """Every ev-string version tag (wire-format 1.2), current and legacy."""
+    """Every ev-string version tag (docs/protocol.md §1.2), current and legacy."""
 
     RFVC = "RFVC"  # secp256k1, raw ECDH secret, no AAD, no metadata
     TK9D = "Tk9D"  # P-256, KDF, AAD = app key, no metadata
@@ -73,7 +73,7 @@ class Version(enum.Enum):
 
     @classmethod
     def current(cls, curve: Curve, *, with_metadata: bool) -> Version:
-        """The version this SDK emits (the published SDK's choice, wire-format 1.2)."""
+        """The version this SDK emits (the published SDK's choice, docs/protocol.md §1.2)."""
         if curve is Curve.SECP256K1:
             return cls.S0LS if with_metadata else cls.RFVC
         return cls.QKTC if with_metadata else cls.TK9D
@@ -126,7 +126,7 @@ def aad_for(
     *,
     debug: bool = False,
 ) -> bytes | None:
-    """The exact additional authenticated data of a value (wire-format 3.2)."""
+    """The exact additional authenticated data of a value (docs/protocol.md §3.2)."""
     kind = version.aad_kind
     if kind is AadKind.NONE:
         return None
@@ -136,7 +136,7 @@ def aad_for(
     return bytes((config,)) + ephemeral_public_key + app_public_key
 
 
-# --- base64 without padding (wire-format 1.3) --------------------------------------------
+# --- base64 without padding (docs/protocol.md §1.3) ------------------------------------------
 
 _B64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*")
 

@@ -1,4 +1,4 @@
-"""Primitive values <-> the text that is encrypted (wire-format section 5).
+"""Primitive values <-> the text that is encrypted (docs/protocol.md §5).
 
 Encoding follows the published Python SDK exactly (``str(int)``, ``str(float)``,
 ``"true"``/``"false"``), because the text *is* the ciphertext's plaintext and

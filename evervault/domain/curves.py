@@ -106,7 +106,7 @@ def uncompressed_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 
 def explicit_spki_der(curve: Curve, uncompressed: bytes) -> bytes:
-    """DER SubjectPublicKeyInfo with explicit curve parameters (wire-format 2.5)."""
+    """DER SubjectPublicKeyInfo with explicit curve parameters (docs/protocol.md §2.5)."""
     if len(uncompressed) != UNCOMPRESSED_POINT_LENGTH or uncompressed[0] != 0x04:
         raise MalformedCiphertextError("The SPKI needs a 65-byte uncompressed point (04 || X || Y).")
     return curve.spki_prefix + uncompressed

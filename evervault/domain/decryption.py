@@ -34,7 +34,7 @@ from evervault.domain.metadata import Metadata, decode_map, split_frame
 from evervault.domain.session import DerivedKeys
 
 DEFAULT_CACHE_SIZE = 4096
-_DEBUG_CONFIG_BYTES = (0x80, 0x00)  # browser/iOS write 0x80, Android 0x00 (wire-format 3.2)
+_DEBUG_CONFIG_BYTES = (0x80, 0x00)  # browser/iOS write 0x80, Android 0x00 (docs/protocol.md §3.2)
 
 
 @dataclass(frozen=True)

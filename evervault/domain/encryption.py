@@ -5,7 +5,7 @@ only that object, so a concurrent rotation can never mix two keys. Rotation
 builds a complete new session key under a lock and publishes it with a single
 attribute assignment.
 
-Speed notes (issue 7): an ev-string costs about 0.5 us of AES-GCM, so Python
+Speed notes: an ev-string costs about 0.5 us of AES-GCM, so Python
 call overhead is most of what is left. A single string is sealed inline in
 :meth:`Encryptor.encrypt`; containers get a :class:`_Walker` per call holding every
 per-key constant, and every container's string and int leaves are sealed inside one
@@ -44,7 +44,7 @@ DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 _FRAME_CACHE_LIMIT = 256
 _DATATYPE_INDEX = {Datatype.STRING: 0, Datatype.NUMBER: 1, Datatype.BOOLEAN: 2}
 _STRING, _NUMBER, _BOOLEAN = 0, 1, 2
-_PAD = "=\n"  # base64 padding and the newline b2a_base64 appends: unpadded base64 (wire-format 1.3)
+_PAD = "=\n"  # base64 padding and the newline b2a_base64 appends: unpadded base64 (docs/protocol.md §1.3)
 
 Encrypted = Any  # str for primitives, bytes for files, a container of those for containers
 

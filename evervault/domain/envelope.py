@@ -1,4 +1,4 @@
-"""The ``%EVENC`` binary file envelope (wire-format section 6).
+"""The ``%EVENC`` binary file envelope (docs/protocol.md §6).
 
 Layout of the current versions (2 = secp256k1, 3 = P-256)::
 

@@ -1,4 +1,4 @@
-"""The app's public keys as the key endpoint returns them (wire-format 2.1, 7.3.1)."""
+"""The app's public keys as the key endpoint returns them (docs/protocol.md §2.1, §7.3.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The metadata frame inside metadata-bearing plaintexts (wire-format section 4).
+"""The metadata frame inside metadata-bearing plaintexts (docs/protocol.md §4).
 
 ::
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from evervault.domain.errors import InvalidRoleError, MetadataError
 
-PYTHON_ENCRYPTION_ORIGIN = 7  # the published Python SDK's "eo" code (wire-format 4.3)
+PYTHON_ENCRYPTION_ORIGIN = 7  # the published Python SDK's "eo" code (docs/protocol.md §4.3)
 
 ROLE_PATTERN = re.compile(r"[a-z0-9-]{1,20}")
 _MAX_UINT32 = 0xFFFFFFFF

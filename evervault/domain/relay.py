@@ -1,4 +1,4 @@
-"""Outbound Relay configuration as the API reports it (wire-format 7.3.8), parsed purely."""
+"""Outbound Relay configuration as the API reports it (docs/protocol.md §7.3.8), parsed purely."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _domain(key: object, destination: object) -> str:
     return domain.strip()
 
 
-# --- which requests go through the relay (wire-format 7.6) ----------------------------------
+# --- which requests go through the relay (docs/protocol.md §7.6) ----------------------------
 
 HTTPS_DEFAULT_PORT = 443
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -206,8 +206,8 @@ class RelayPolicy:
     """Immutable routing rules: decryption domains and the endpoints that are never relayed.
 
     Only ``https`` URLs are relayed: the relay credential travels on a TLS ``CONNECT``, so
-    an ``http://`` URL is never proxied and never carries the API key (wire-format 9,
-    defect 11a). ``never_relayed`` holds the Evervault API, CA and relay endpoints.
+    an ``http://`` URL is never proxied and never carries the API key (docs/protocol.md
+    §9.7). ``never_relayed`` holds the Evervault API, CA and relay endpoints.
     """
 
     rules: tuple[DomainRule, ...] = ()

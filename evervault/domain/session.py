@@ -4,7 +4,7 @@ Everything a ciphertext needs that depends on the ephemeral key (both AES keys,
 their AEAD objects, the AAD bytes and the text around the IV) is computed once
 and frozen into one object. The encryptor swaps that object as a whole on
 rotation, so no thread can ever pair one key's public half with another key's
-secret (wire-format 9, defects 1 and 2).
+secret (docs/protocol.md §9.1, §9.2).
 """
 
 from __future__ import annotations

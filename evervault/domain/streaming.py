@@ -1,4 +1,4 @@
-"""``%EVENC`` files of any size, incrementally, in bounded memory (issue 7).
+"""``%EVENC`` files of any size, incrementally, in bounded memory.
 
 Encryption: :class:`FileEncryptor` is sans-I/O. The header (magic, version,
 ephemeral key, IV) is known before the first data byte, AES-GCM runs chunk by

@@ -1,5 +1,5 @@
 """``python -m evervault.local`` = ``evervault-local``."""
 
-from evervault.local.cli import main
+from evervault.local.entry import main
 
 raise SystemExit(main())

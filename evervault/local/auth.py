@@ -1,4 +1,4 @@
-"""Credentials, checked exactly as the real API checks them (wire-format 7.2).
+"""Credentials, checked exactly as the real API checks them (docs/protocol.md §7.2).
 
 * ``Authorization: Basic base64(app_id:api_key)`` on ``decrypt``, ``client-side-tokens``
   and ``functions/{name}/runs``;

@@ -1,6 +1,6 @@
 """The emulator's certificate authority: a P-256 root kept in the data directory.
 
-It plays the part of the Evervault Relay CA (wire-format 7.3.9): the emulator's CA
+It plays the part of the Evervault Relay CA (docs/protocol.md §7.3.9): the emulator's CA
 endpoint serves :attr:`LocalCA.cert_pem`, and the relay proxy presents leaf
 certificates issued here, both for its own listening address and for every
 destination whose TLS it terminates. Apps trust it exactly as they trust the real

@@ -1,4 +1,4 @@
-"""Every error answer of the emulator, in the real API's Problem-JSON shape (wire-format 7.4).
+"""Every error answer of the emulator, in the real API's Problem-JSON shape (docs/protocol.md §7.4).
 
 ``{"status": 401, "code": "unauthorized", "title": "Unauthorized", "detail": "..."}`` with
 ``Content-Type: application/problem+json``. Handlers raise typed errors

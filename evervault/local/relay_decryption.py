@@ -1,4 +1,4 @@
-"""Decrypting the requests the relay proxy intercepts (wire-format 7.6).
+"""Decrypting the requests the relay proxy intercepts (docs/protocol.md §7.6).
 
 Every ev-string is replaced by its plaintext: in header values, in JSON bodies (deep, with
 typed results: numbers and booleans come back as JSON numbers and booleans), in

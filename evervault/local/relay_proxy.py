@@ -1,4 +1,4 @@
-"""The emulator's Outbound Relay: a TLS-intercepting HTTPS forward proxy (wire-format 7.6).
+"""The emulator's Outbound Relay: a TLS-intercepting HTTPS forward proxy (docs/protocol.md §7.6).
 
 An app connects over TLS (the proxy presents a :class:`~evervault.local.pki.LocalCA`
 leaf for its own address) and sends ``CONNECT host:port``:

@@ -179,7 +179,7 @@ class Emulator:
     # --- client-side tokens ----------------------------------------------------------------------
 
     async def client_side_token(self, request: web.Request) -> web.Response:
-        # Go sends this call with an Api-Key header; every other SDK with Basic (wire-format 9.14).
+        # Go sends this call with an Api-Key header; every other SDK with Basic (docs/protocol.md §7.2).
         # The token will decrypt data, so the key must be allowed to decrypt as well: otherwise
         # a key limited to creating tokens could decrypt anything through them.
         self.auth.require_key(

@@ -69,7 +69,7 @@ ALL_PERMISSIONS = frozenset(Permission)
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One scoped API key: ``ev:key:<version>:<key id>:<app hash>:<secret>`` (wire-format 7.3)."""
+    """One scoped API key: ``ev:key:<version>:<key id>:<app hash>:<secret>`` (docs/protocol.md §7.3)."""
 
     key_id: str
     secret: str = field(repr=False)

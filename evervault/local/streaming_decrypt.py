@@ -1,4 +1,4 @@
-"""``POST /decrypt`` of ``%EVENC`` files of any size, in bounded memory (issue 7).
+"""``POST /decrypt`` of ``%EVENC`` files of any size, in bounded memory.
 
 The request body is spooled chunk by chunk to an anonymous temporary file (the
 limit is enforced while spooling, so a chunked upload cannot exceed it either).

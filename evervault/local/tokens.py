@@ -79,7 +79,7 @@ class RunToken:
 
 def resolve_expiry(expiry: object, now_ms: int) -> int:
     """The expiry of a new client-side token: default now + 5 min, at most now + 10 min."""
-    # Go sends 0 and Python/Ruby send null for "no expiry given" (wire-format 7.3.4).
+    # Go sends 0 and Python/Ruby send null for "no expiry given" (docs/protocol.md §7.3.4).
     if expiry is None or expiry == 0:
         return now_ms + DEFAULT_CLIENT_TOKEN_LIFETIME_MS
     if isinstance(expiry, bool) or not isinstance(expiry, (int, float)):

@@ -1,6 +1,6 @@
 """Pure builders of the :class:`~evervault.ports.http.HttpRequest` of every API operation.
 
-Paths, bodies and the auth scheme follow wire-format 7.2/7.3. The auth scheme is
+Paths, bodies and the auth scheme follow docs/protocol.md §7.2/§7.3. The auth scheme is
 chosen per *operation* (Basic for decrypt, client-side tokens and function runs;
 ``Api-Key`` otherwise), not by pattern-matching the URL as the published SDK does,
 so a function named e.g. ``decrypt-users`` cannot switch its run-token request to

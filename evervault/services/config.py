@@ -1,6 +1,6 @@
 """Client settings: constructor arguments first, then the published SDK's environment variables.
 
-Variables (wire-format 7.1): ``EV_API_URL``, ``EV_TUNNEL_HOSTNAME``, ``EV_CERT_HOSTNAME``,
+Variables (docs/protocol.md §7.1): ``EV_API_URL``, ``EV_TUNNEL_HOSTNAME``, ``EV_CERT_HOSTNAME``,
 ``EV_ENCLAVE_HOST``, ``EV_CAGES_HOST``, ``EV_MAX_FILE_SIZE_IN_MB`` and
 ``EV_PCR_PROVIDER_POLL_INTERVAL``. Every value is validated once, here, so a bad
 setting fails at construction with a :class:`~evervault.domain.errors.ConfigurationError`

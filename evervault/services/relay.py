@@ -6,12 +6,12 @@ through the relay (:meth:`OutboundRelay.route`):
 * the routing rules (:class:`~evervault.domain.relay.RelayPolicy`), either the domains
   the caller gave or the app's configuration from ``GET v2/relay-outbound``, kept fresh
   by a daemon poller at the server's ``X-Poll-Interval``. A failed poll keeps the last
-  good configuration and logs a warning; the poller never dies silently (wire-format 9,
-  items 13 and 18);
-* the relay CA, fetched from the CA URL *without* the API key (item 12) and held in
+  good configuration and logs a warning; the poller never dies silently
+  (docs/protocol.md §9.10);
+* the relay CA, fetched from the CA URL *without* the API key (docs/protocol.md §9.9) and held in
   memory as an :class:`ssl.SSLContext` (default trust plus the CA; no temporary file),
   fetched again once the clock leaves its validity window (epoch seconds, so the host's
-  time zone cannot skew it: item 19).
+  time zone cannot skew it: docs/protocol.md §9.12).
 
 :func:`enable_outbound_relay` / :func:`disable_outbound_relay` install and remove the
 adapters: ``requests`` process-wide, an ``aiohttp.ClientSession`` when one is given.

@@ -13,7 +13,7 @@ from werkzeug import Request
 from evervault import AsyncClient
 
 APP_ID = "app_1234abcd5678"
-# Shaped like a real scoped key (wire-format 7.3) so leaks are easy to spot in any text.
+# Shaped like a real scoped key (docs/protocol.md §7.3) so leaks are easy to spot in any text.
 API_KEY = "ev:key:1:3bQrUeGSQLtRBZ0ALg9bH4MIIeX:ti6aDz:TOPSECRETVALUE"
 BASIC_AUTH = "Basic " + base64.b64encode(f"{APP_ID}:{API_KEY}".encode()).decode()
 

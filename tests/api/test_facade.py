@@ -1,4 +1,4 @@
-"""The module-level API of the seed README, end to end against a real local server."""
+"""The module-level API of the published SDK's README, end to end against a real local server."""
 
 from __future__ import annotations
 

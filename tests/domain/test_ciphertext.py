@@ -1,4 +1,4 @@
-"""The ev-string grammar: versions, AAD, strict base64, parse/format (wire-format 1, 3.2)."""
+"""The ev-string grammar: versions, AAD, strict base64, parse/format (docs/protocol.md §1, §3.2)."""
 
 from __future__ import annotations
 

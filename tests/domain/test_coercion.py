@@ -1,4 +1,4 @@
-"""Primitive values <-> encrypted text (wire-format 5.1)."""
+"""Primitive values <-> encrypted text (docs/protocol.md §5.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Curves, SEC1 points, the explicit-parameter SPKI and the KDF (wire-format 2)."""
+"""Curves, SEC1 points, the explicit-parameter SPKI and the KDF (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

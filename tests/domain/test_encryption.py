@@ -133,7 +133,7 @@ def test_invalid_roles_are_rejected_before_encrypting(role: Any) -> None:
 
 @pytest.mark.parametrize("curve", CURVES)
 def test_role_and_no_role_values_share_a_session_and_both_decrypt(curve: Curve) -> None:
-    """The published SDK's defect 9.1: mixing role/no-role within one key window broke secp256k1."""
+    """Published defect (docs/protocol.md §9.1): role/no-role in one key window broke secp256k1."""
     encryptor = counting_encryptor(curve)
     values = [
         encryptor.encrypt("a"),

@@ -1,4 +1,4 @@
-"""The %EVENC file envelope (wire-format 6)."""
+"""The %EVENC file envelope (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

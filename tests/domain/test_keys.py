@@ -1,4 +1,4 @@
-"""The app key endpoint's body (wire-format 2.1)."""
+"""The app key endpoint's body (docs/protocol.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The data-role metadata frame (wire-format 4)."""
+"""The data-role metadata frame (docs/protocol.md §4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The interop corpus: every value the published SDK can encrypt, on both curves, with roles.
 
-Shared by the domain interop test and (issue 4) the emulator interop test, so both
+Shared by the domain interop test and the emulator interop test, so both
 prove 100% of the same corpus. :func:`expected_ciphertexts` is the number of
 ciphertexts (ev-strings plus files) the corpus produces. Some values have no JSON form
 (sets, non-string keys, nan/inf, files); :func:`is_json_document` picks the ones a JSON
@@ -18,7 +18,7 @@ from evervault.domain.curves import Curve
 from tests.support.published_sdk import SdkCall, encrypt_call
 
 CURVES = (Curve.SECP256K1, Curve.P256)
-# None: no metadata. "": the published SDK's quirk (wire-format 9.3), metadata without "dr".
+# None: no metadata. "": the published SDK's quirk (docs/protocol.md §9.3), metadata without "dr".
 ROLES: tuple[str | None, ...] = (None, "my-role", "a", "team-7-payments", "abcdefghij0123456789", "")
 
 STRINGS = (

@@ -13,7 +13,7 @@ from evervault.domain.curves import Curve, compressed_point, uncompressed_point
 
 APP_ID = "app_1234abcd5678"
 TEAM_ID = "team_0a1b2c3d4e5f"
-# Scoped-key shape (wire-format 7.3) with the app hash of APP_ID; not a real credential.
+# Scoped-key shape (docs/protocol.md §7.3) with the app hash of APP_ID; not a real credential.
 API_KEY = "ev:key:1:interop-key-id:ti6aDz:not-a-real-secret"
 
 # Fixed private scalars, so the app keys (and any failure) are reproducible.
@@ -38,7 +38,7 @@ class KeyEndpoint:
 
 
 def app_keys_body(private_keys: Mapping[Curve, ec.EllipticCurvePrivateKey]) -> dict[str, str]:
-    """The ``cages/key`` response body for our test app (wire-format 7.3.1)."""
+    """The ``cages/key`` response body for our test app (docs/protocol.md §7.3.1)."""
     k1 = private_keys[Curve.SECP256K1].public_key()
     p256 = private_keys[Curve.P256].public_key()
     return {

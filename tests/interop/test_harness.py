@@ -154,7 +154,7 @@ def test_an_existing_venv_is_reused(published_sdk: Path) -> None:
 
 
 def decrypt_endpoint(decryptor: Decryptor, seen: list[Request]) -> Callable[[Request], Response]:
-    """A ``POST /decrypt`` backed by our Decryptor, shaped like the real API (wire-format 7.3.2)."""
+    """A ``POST /decrypt`` backed by our Decryptor, shaped like the real API (docs/protocol.md §7.3.2)."""
 
     def handle(request: Request) -> Response:
         seen.append(request)
@@ -180,7 +180,7 @@ def test_published_sdk_decrypt_call_against_a_server(key_endpoint: KeyEndpoint, 
         key_endpoint, decrypt_call(encrypted), decrypt_call(file), decrypt_call(3.5)
     )
     assert typed_form(decrypted.unwrap()) == typed_form(document)
-    assert decrypted_file.unwrap() in (BINARY, BINARY.decode("latin-1"))  # str or bytes: wire-format 9.17
+    assert decrypted_file.unwrap() in (BINARY, BINARY.decode("latin-1"))  # see docs/protocol.md §9.11
     with pytest.raises(PublishedSdkCallError, match="must be of type"):
         refused.unwrap()
     basic = "Basic " + base64.b64encode(f"{APP_ID}:{API_KEY}".encode()).decode("ascii")

@@ -129,7 +129,7 @@ def test_published_sdk_refusals_come_back_as_errors(key_endpoint: KeyEndpoint) -
 def test_one_process_mixing_roles_hits_the_published_key_reuse_defect(
     key_endpoint: KeyEndpoint, decryptor: Decryptor
 ) -> None:
-    """Why run_published_sdk isolates role groups: wire-format 9.1, observed directly.
+    """Why run_published_sdk isolates role groups: docs/protocol.md §9.1, observed directly.
 
     In one process a role-bearing secp256k1 encrypt within 15 s of a role-less one
     reuses the raw-secret key where the KDF key is required, so the result is an

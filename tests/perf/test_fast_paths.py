@@ -1,4 +1,4 @@
-"""Every optimised encryption path reproduces the wire-format vectors byte for byte.
+"""Every optimised encryption path reproduces the spec/ vectors byte for byte.
 
 The engine has three ways to seal a value (the inlined single-string path, the
 inlined dict loop, and the general walker) and two ways to build a file (one

@@ -285,7 +285,7 @@ def test_a_finished_file_decryptor_cannot_be_reused() -> None:
         decryptor.finalize()
 
 
-# --- legacy versions, built as wire-format 6.2 describes them --------------------------------------
+# --- legacy versions, built as docs/protocol.md §6.2 describes them --------------------------------------
 
 
 def legacy_file(curve: Curve, version: int, data: bytes, role: str | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""Deterministic inputs and the worked examples of wire-format 1.6 and 6.1.
+"""Deterministic inputs and the worked examples of docs/protocol.md §1.6 and §6.1.
 
 App private scalar 0x11 * 32, ephemeral 0x22 * 32, IV 01..0c, timestamp 1700000000.
 """
@@ -63,7 +63,7 @@ STRING_VECTORS: dict[Curve, list[tuple[object, str | None, str]]] = {
     ],
 }
 
-# "hello file" as a %EVENC file (wire-format 6.1).
+# "hello file" as a %EVENC file (docs/protocol.md §6.1).
 FILE_CONTENT = b"hello file"
 FILE_VECTORS = {
     Curve.SECP256K1: bytes.fromhex(

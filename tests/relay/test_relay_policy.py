@@ -1,4 +1,4 @@
-"""Pure routing rules of Outbound Relay (wire-format 7.6), without any I/O."""
+"""Pure routing rules of Outbound Relay (docs/protocol.md §7.6), without any I/O."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def test_http_urls_are_never_relayed_and_never_carry_the_key(
     response = requests.post(echo_url(plain_echo, scheme="http"), json=document, timeout=10)
     assert body_seen(response) == document
     assert API_KEY not in json.dumps(response.json()["headers"])
-    # Published defect 11b: a later call without headers must not carry the key either.
+    # Published defect (docs/protocol.md §9.8): a later call without headers must not carry the key either.
     again = requests.get(echo_url(plain_echo, scheme="http"), timeout=10)
     assert API_KEY not in json.dumps(again.json()["headers"])
 

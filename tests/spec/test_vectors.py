@@ -315,9 +315,9 @@ def test_string_vectors_cover_every_version_datatype_and_role() -> None:
 
 def test_published_vectors_are_present() -> None:
     sources = [v.get("source") for v in vectors("strings.json")]
-    assert sources.count("wire-format 1.6") == 17
-    assert [v.get("source") for v in vectors("files.json")].count("wire-format 6.1") == 2
-    assert [v.get("source") for v in load("der.json")["spki"]].count("wire-format 2.6") == 2
+    assert sources.count("docs/protocol.md §1.6") == 17
+    assert [v.get("source") for v in vectors("files.json")].count("docs/protocol.md §6.1") == 2
+    assert [v.get("source") for v in load("der.json")["spki"]].count("docs/protocol.md §2.6") == 2
 
 
 # --- files --------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def run_published_sdk(
     one role value, encrypts without a role, everything else) runs in its own process
     with its own ``evervault.init``. Why: the published SDK decides whether to apply
     the KDF when it generates its ephemeral key, then reuses that key for 15 s whatever
-    the role of later calls (wire-format 9.1), so on secp256k1 a role-bearing encrypt
+    the role of later calls (docs/protocol.md §9.1), so on secp256k1 a role-bearing encrypt
     after a role-less one (or the reverse) in one window produces an undecryptable
     ciphertext. Isolating the groups keeps the corpus free of that known defect, which
     our SDK does not reproduce and so must not be asked to decrypt.

@@ -1,6 +1,6 @@
 """Which hosts are attested enclaves, what they are called and where their document lives.
 
-Three eras (wire-format 8.1): seed-era Cages (``cages.evervault.com``, document in the TLS
+Three eras (docs/protocol.md §8.1): seed-era Cages (``cages.evervault.com``, document in the TLS
 certificate's SAN, app id keeps its underscore), GA Cages (``cage.evervault.com``) and
 Enclaves (``enclave.evervault.com``), both serving ``/.well-known/attestation`` with the app
 id's ``_`` written as ``-``. A host matches an era when it ends with ``.<suffix>`` (a suffix
