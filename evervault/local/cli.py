@@ -92,7 +92,14 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds a Function run may take (default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
     parser.add_argument(
-        "--no-sample-functions", action="store_true", help="do not register hello/echo/fail/sleep"
+        "--no-sample-functions", action="store_true", help="do not register the samples hello/fail/sleep"
+    )
+    parser.add_argument(
+        "--unsafe-echo-function",
+        action="store_true",
+        help="also register the sample Function 'echo', which returns its DECRYPTED input: any key "
+        "that may run Functions or mint run tokens can then read any ciphertext's plaintext "
+        "(tests only)",
     )
     parser.add_argument(
         "--relay-destination",
@@ -159,6 +166,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         functions=tuple(functions),
         function_timeout=_positive("--function-timeout", arguments.function_timeout),
         sample_functions=not arguments.no_sample_functions,
+        unsafe_echo_function=arguments.unsafe_echo_function,
         relay_destinations=None if relay is None else tuple(relay),
         max_body_bytes=int(_positive("--max-body-bytes", arguments.max_body_bytes)),
         max_file_bytes=int(_positive("--max-file-bytes", arguments.max_file_bytes)),

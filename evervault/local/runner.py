@@ -12,9 +12,10 @@ plugin and any synchronous code::
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from evervault.local.functions import (
 )
 from evervault.local.pki import LocalCA
 from evervault.local.relay_proxy import RelayProxy
-from evervault.local.sample_functions import SAMPLE_TARGETS
+from evervault.local.sample_functions import SAMPLE_FUNCTIONS, UNSAFE_ECHO_FUNCTION, SampleFunction
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
@@ -52,7 +53,7 @@ _START_TIMEOUT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class EmulatorOptions:
-    """What to start. ``data_dir=None`` means a fresh temporary directory (new app, new keys)."""
+    """What to start. ``data_dir=None``: a fresh temporary directory (new app, new keys), deleted on stop."""
 
     host: str = DEFAULT_HOST
     port: int = 0
@@ -60,6 +61,9 @@ class EmulatorOptions:
     functions: tuple[FunctionConfig, ...] = ()
     function_timeout: float = DEFAULT_TIMEOUT_SECONDS
     sample_functions: bool = True
+    # Registers the sample Function ``echo``, which returns its decrypted input: any key that
+    # may run Functions (or mint run tokens) then reads any ciphertext's plaintext. Tests only.
+    unsafe_echo_function: bool = False
     relay_destinations: tuple[str, ...] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
@@ -124,18 +128,44 @@ class RunningEmulator:
         self._threaded = list(threaded)
         self.info = info
         self.state = state
+        # A data directory the emulator created for itself (no ``data_dir`` given): it holds
+        # private keys, so it is deleted on stop() instead of lingering in /tmp.
+        self.temporary_dir: str | None = None
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        for server in self._threaded:
-            # These join their worker threads: keep the event loop free meanwhile.
-            await loop.run_in_executor(None, server.stop)
-        await self._runner.cleanup()
+        try:
+            for server in self._threaded:
+                # These join their worker threads: keep the event loop free meanwhile.
+                await loop.run_in_executor(None, server.stop)
+            await self._runner.cleanup()
+        finally:
+            remove_temporary_dir(self.temporary_dir)
 
 
 async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
-    """Open (or create) the data directory and serve the API on ``options.host:port``."""
-    state = _open_state(options)
+    """Open (or create) the data directory and serve the API on ``options.host:port``.
+
+    Without ``options.data_dir`` the app lives in a new temporary directory, removed when
+    the emulator stops or fails to start.
+    """
+    temporary = None if options.data_dir else tempfile.mkdtemp(prefix="evervault-local-")
+    try:
+        running = await _start(options, options.data_dir or str(temporary))
+    except BaseException:
+        remove_temporary_dir(temporary)
+        raise
+    running.temporary_dir = temporary
+    return running
+
+
+def remove_temporary_dir(path: str | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def _start(options: EmulatorOptions, data_dir: str) -> RunningEmulator:
+    state = _open_state(options, data_dir)
     functions = registered_functions(state, options)
     ca = LocalCA.load_or_create(state.data_dir)
     runner = await _serve_api(state, functions, ca, options)
@@ -237,8 +267,7 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
     return proxy
 
 
-def _open_state(options: EmulatorOptions) -> LocalState:
-    data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
+def _open_state(options: EmulatorOptions, data_dir: str) -> LocalState:
     state = LocalState.load_or_create(data_dir)
     if options.functions:
         state.set_functions(options.functions)
@@ -249,13 +278,22 @@ def _open_state(options: EmulatorOptions) -> LocalState:
 
 def registered_functions(state: LocalState, options: EmulatorOptions) -> list[RegisteredFunction]:
     """Samples, then ``extra_functions``, then the data directory's Functions (later names win)."""
-    samples: Iterable[RegisteredFunction] = ()
+    samples: dict[str, SampleFunction] = {}
     if options.sample_functions:
-        samples = [
-            RegisteredFunction.create(name, resolve_target(target), options.function_timeout)
-            for name, target in SAMPLE_TARGETS.items()
-        ]
-    extra = [*samples, *options.extra_functions]
+        samples.update(SAMPLE_FUNCTIONS)
+    if options.unsafe_echo_function:
+        name, sample = UNSAFE_ECHO_FUNCTION
+        samples[name] = sample
+    registered = [
+        RegisteredFunction.create(
+            name,
+            resolve_target(sample.target),
+            options.function_timeout,
+            decrypts_payload=sample.decrypts_payload,
+        )
+        for name, sample in samples.items()
+    ]
+    extra = [*registered, *options.extra_functions]
     return build_functions(state.functions, options.function_timeout, extra=extra)
 
 

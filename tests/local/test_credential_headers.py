@@ -107,3 +107,18 @@ def test_a_bearer_token_next_to_a_valid_api_key_is_refused_clearly(emulator: Emu
 def test_the_same_valid_api_key_alone_is_accepted(emulator: EmulatorInfo) -> None:
     reply = raw_request(emulator.api_url, "GET", "cages/key", [b"Api-Key: " + emulator.api_key.encode()])
     assert reply.status == 200
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "\u0663", "\uff11", "1.0", "-1", "1 2", "", "0x1"])
+def test_a_version_id_that_is_not_ascii_digits_is_400(emulator: EmulatorInfo, version: str) -> None:
+    header = b"x-version-id: " + version.encode("utf-8")
+    auth = b"Api-Key: " + emulator.api_key.encode()
+    reply = raw_request(emulator.api_url, "POST", "run/hello", [auth, header], b"{}")
+    problem = assert_problem_json(reply, (400,))
+    assert "x-version-id" in problem["detail"]
+
+
+def test_a_version_id_of_ascii_digits_is_accepted(emulator: EmulatorInfo) -> None:
+    auth = b"Api-Key: " + emulator.api_key.encode()
+    reply = raw_request(emulator.api_url, "POST", "run/hello", [auth, b"x-version-id: 12"], b"{}")
+    assert reply.status == 200, reply.body

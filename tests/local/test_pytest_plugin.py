@@ -28,7 +28,7 @@ def test_the_fixture_yields_a_running_emulator_and_a_configured_client(
     assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
     encrypted = evervault_local_client.encrypt({"card": "4242"})
     assert evervault_local_client.decrypt(encrypted) == {"card": "4242"}
-    assert evervault_local_client.run("echo", encrypted)["result"] == {"card": "4242"}
+    assert evervault_local_client.run("hello", encrypted)["result"]["fields"] == {"card": "string"}
     assert evervault_local.api_key not in repr(evervault_local)
 
 
