@@ -116,6 +116,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-relay", action="store_true", help="do not start the Outbound Relay proxy")
     parser.add_argument(
+        "--relay-allow-any-destination",
+        action="store_true",
+        help="let the relay proxy tunnel (untouched) to hosts that are not relay destinations; "
+        "default: 403. Metadata, link-local and the emulator's own addresses stay refused",
+    )
+    parser.add_argument(
         "--relay-upstream-ca",
         "--upstream-ca",  # the spelling of the issue that specified the option
         dest="relay_upstream_ca",
@@ -173,6 +179,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_poll_interval=_positive("--relay-poll-interval", arguments.relay_poll_interval),
         relay_proxy=not arguments.no_relay,
         relay_upstream_ca_file=arguments.relay_upstream_ca,
+        relay_allow_any_destination=arguments.relay_allow_any_destination,
         enclave_name=arguments.enclave,
         enclave_host_suffix=arguments.enclave_host_suffix,
     )

@@ -15,7 +15,7 @@ import asyncio
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,7 +42,7 @@ from evervault.local.server import (
     ServerSettings,
     create_app,
 )
-from evervault.local.state import FunctionConfig, LocalState
+from evervault.local.state import FunctionConfig, LocalState, Permission
 
 if TYPE_CHECKING:
     from evervault.services.client import Client
@@ -70,6 +70,9 @@ class EmulatorOptions:
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     relay_proxy: bool = True
     relay_upstream_ca_file: str | None = None
+    # Tunnels hosts that are not relay destinations untouched (else 403). Metadata, link-local
+    # and the emulator's own addresses stay refused either way.
+    relay_allow_any_destination: bool = False
     enclave_name: str | None = None
     enclave_host_suffix: str = SEED_CAGES_HOST
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
@@ -170,7 +173,7 @@ async def _start(options: EmulatorOptions, data_dir: str) -> RunningEmulator:
     ca = LocalCA.load_or_create(state.data_dir)
     runner = await _serve_api(state, functions, ca, options)
     try:
-        relay, enclave = _start_side_servers(state, ca, options)
+        relay, enclave = _start_side_servers(state, ca, options, _bound_port(runner))
     except BaseException:
         await runner.cleanup()
         raise
@@ -215,16 +218,20 @@ async def _serve_api(
 
 
 def _start_side_servers(
-    state: LocalState, ca: LocalCA, options: EmulatorOptions
+    state: LocalState, ca: LocalCA, options: EmulatorOptions, api_port: int
 ) -> tuple[RelayProxy | None, EnclaveSimulator | None]:
     """The relay proxy and the enclave simulator, as configured (both thread-based)."""
-    relay = _start_relay(state, ca, options) if options.relay_proxy else None
+    # The emulator's listening ports: the relay never tunnels to them on this machine.
+    own_ports = [api_port]
+    relay = _start_relay(state, ca, options, lambda: tuple(own_ports)) if options.relay_proxy else None
     try:
         enclave = _start_enclave(state, options) if options.enclave_name else None
     except BaseException:
         if relay is not None:
             relay.stop()
         raise
+    if enclave is not None:
+        own_ports.append(enclave.info.address[1])
     return relay, enclave
 
 
@@ -248,11 +255,17 @@ def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
     }
 
 
-def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> RelayProxy:
-    """The Outbound Relay proxy: any of the app's API keys may use it."""
+def _start_relay(
+    state: LocalState, ca: LocalCA, options: EmulatorOptions, own_ports: Callable[[], Sequence[int]]
+) -> RelayProxy:
+    """The Outbound Relay proxy: the app's keys may use it; decrypting needs ``decrypt``."""
     proxy = RelayProxy(
         decryptor=Decryptor(state.private_keys),
         authorize=lambda credential: state.find_api_key(credential) is not None,
+        may_decrypt=lambda credential: _holds(state, credential, Permission.DECRYPT),
+        app_id=state.app_id,
+        allow_any_destination=options.relay_allow_any_destination,
+        own_ports=own_ports,
         # Read on every CONNECT, so PUT _local/relay-destinations applies at once.
         destinations=lambda: [destination.domain for destination in state.relay_destinations],
         ca=ca,
@@ -265,6 +278,11 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
             f"Cannot start the relay proxy on {options.host} ({error.strerror})."
         ) from None
     return proxy
+
+
+def _holds(state: LocalState, credential: str, permission: Permission) -> bool:
+    key = state.find_api_key(credential)
+    return key is not None and permission in key.permissions
 
 
 def _open_state(options: EmulatorOptions, data_dir: str) -> LocalState:
