@@ -92,9 +92,9 @@ def parse_authorization(header: str) -> Presented:
             return _unreadable(
                 f"'Authorization: {known.value}' must be followed by the token (printable ASCII)."
             )
-    shown = (
-        repr(scheme) if scheme and _printable_ascii(scheme) and len(scheme) <= 20 else "an unreadable scheme"
-    )
+    # Named back only when it is a well-known scheme: the first word of the header may as
+    # well be a bare secret, which must never appear in an answer.
+    shown = repr(scheme) if scheme.lower() in _FOREIGN_SCHEMES else "a scheme"
     return _unreadable(
         f"The Authorization header uses {shown}, which the Evervault API does not accept "
         "(accepted: Basic, Token, RunToken)."
@@ -111,6 +111,22 @@ def parse_basic(encoded: str) -> Presented:
     if not separator or not _printable_ascii(decoded):
         return _unreadable("'Authorization: Basic' must carry base64('app_id:api_key'), ASCII only.")
     return Presented(Scheme.BASIC, api_key, app_id=app_id)
+
+
+_FOREIGN_SCHEMES = frozenset(
+    {
+        "bearer",
+        "digest",
+        "negotiate",
+        "ntlm",
+        "hoba",
+        "mutual",
+        "oauth",
+        "apikey",
+        "api-key",
+        "aws4-hmac-sha256",
+    }
+)
 
 
 def _unreadable(defect: str) -> Presented:
