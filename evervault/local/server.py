@@ -191,7 +191,7 @@ class Emulator:
         function = self._function(name)
         if run_token is not None:
             self.tokens.redeem_run_token(run_token, name, payload)
-        decrypted = self._function_input(function, payload)
+        decrypted = await self._function_input(function, payload)
         if run_async:
             return json_response(self.runner.schedule(function, decrypted).to_json(), status=202)
         record = await self.runner.run(function, decrypted)
@@ -226,16 +226,22 @@ class Emulator:
         self.auth.require_key(presented_credential(request), (Scheme.API_KEY,), Permission.RUN_FUNCTION)
         _check_version_header(request)
         function = self._function(request.match_info["name"])
-        payload = self._function_input(function, await read_json(request, self.settings.max_body_bytes))
+        payload = await self._function_input(function, await read_json(request, self.settings.max_body_bytes))
         if request.headers.get("x-async", "").strip().lower() == "true":
             self.runner.schedule(function, payload)
             return json_response({"status": "queued"}, status=202)
         record = await self.runner.run(function, payload)
         return json_response(_legacy_body(record, self.state.app_id))
 
-    def _function_input(self, function: RegisteredFunction, payload: Any) -> Any:
-        """What ``function`` receives: the decrypted payload, or as sent for samples that never decrypt."""
-        return self._decrypt_document(payload) if function.decrypts_payload else payload
+    async def _function_input(self, function: RegisteredFunction, payload: Any) -> Any:
+        """What ``function`` receives: the decrypted payload, or as sent for samples that never decrypt.
+
+        A coroutine, like every step of a handler that may do CPU work, so decryption can be
+        moved off the event loop without changing its callers.
+        """
+        if not function.decrypts_payload:
+            return payload
+        return self._decrypt_document(payload)
 
     def _function(self, name: str) -> RegisteredFunction:
         function = self.runner.get(name)
