@@ -342,9 +342,17 @@ class Session:
             return
         addresses = None
         if access is not Access.ABSENT:  # authenticated: check the target now, on the CONNECT
-            addresses = _resolve_or_answer(self._proxy, endpoint, self._http, self._tls)
-            if addresses is None:
+            try:
+                addresses = self._proxy.resolve(endpoint)
+            except RefusedTarget as refused:
+                _send_refused(self._http, self._tls, endpoint, refused)
                 return
+            except (OSError, UnicodeError) as error:
+                if not intercept:
+                    _send_error(self._http, self._tls, 502, _unreachable(endpoint, error))
+                    return
+                # A destination that does not resolve still gets its tunnel, and a 502 for each
+                # request inside it (resolved again then), as when it is down.
         if not _finish_request(self._http, self._tls):
             return
         if intercept:
@@ -404,11 +412,17 @@ def _resolve_or_answer(
     try:
         return proxy.resolve(endpoint)
     except RefusedTarget as refused:
-        logger.info("Relay proxy: refused %s:%d (%s)", endpoint.host, endpoint.port, refused)
-        _send_error(connection, stream, 403, str(refused))
+        _send_refused(connection, stream, endpoint, refused)
     except (OSError, UnicodeError) as error:
         _send_error(connection, stream, 502, _unreachable(endpoint, error))
     return None
+
+
+def _send_refused(
+    connection: h11.Connection, stream: Stream, endpoint: Endpoint, refused: RefusedTarget
+) -> None:
+    logger.info("Relay proxy: refused %s:%d (%s)", endpoint.host, endpoint.port, refused)
+    _send_error(connection, stream, 403, str(refused))
 
 
 def pump(client: ssl.SSLSocket, upstream: socket.socket, idle_timeout: float) -> None:
