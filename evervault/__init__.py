@@ -22,6 +22,7 @@ from evervault.api import (
     init,
     run,
 )
+from evervault.domain.attestation.policy import UnsafeSkipPcrChecks
 from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
 from evervault.errors import __all__ as _error_names
 from evervault.services.async_client import AsyncClient
@@ -35,6 +36,7 @@ __all__ = [
     "Curves",
     "RelayPoolManager",
     "RetryPolicy",
+    "UnsafeSkipPcrChecks",
     "__version__",
     "attestable_cage_session",
     "attestable_enclave_session",

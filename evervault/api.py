@@ -150,7 +150,9 @@ def cage_requests_session(cage_attestation_data: object = None, **options: Any) 
 
     ``cage_attestation_data`` maps cage names to expected PCRs (``{"my-cage": {"pcr_8": "..."}}``),
     or is a list of such dicts for roll-over; a callable value is a provider polled in the
-    background.
+    background. A value that would check nothing (``None``, ``[]``, ``{"pcr_8": None}``, an
+    empty set in a list) raises ``InvalidPCRsError``; ``evervault.UnsafeSkipPcrChecks()`` skips
+    the PCR check by name, and every session built with it logs a warning.
     """
     return _attested_session(SEED_CAGES, cage_attestation_data, None, options)
 
