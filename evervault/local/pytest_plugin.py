@@ -6,6 +6,8 @@ entry point ``evervault_local`` once the package is installed).
   ``app_id``, ``api_key``, ``ca_url``, ``data_dir``, ``environment`` and a configured
   ``client`` (:class:`evervault.Client`).
 * ``evervault_local_client``: that ``Client``.
+* ``evervault_local_options`` (session scope): the :class:`EmulatorOptions` it starts with;
+  override it in a ``conftest.py`` (e.g. ``unsafe_echo_function=True``).
 
     def test_round_trip(evervault_local_client):
         encrypted = evervault_local_client.encrypt({"card": "4242"})
@@ -17,8 +19,6 @@ test run nothing.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from evervault.local.runner import EmulatorInfo
+    from evervault.local.runner import EmulatorInfo, EmulatorOptions
     from evervault.services.client import Client
 
 
@@ -64,20 +64,31 @@ class LocalEvervault:
 
 
 @pytest.fixture(scope="session")
-def evervault_local() -> Iterator[LocalEvervault]:
-    """A local Evervault emulator for the whole test session."""
-    from evervault.local.runner import BackgroundEmulator, EmulatorOptions
+def evervault_local_options() -> EmulatorOptions:
+    """What the session's emulator runs; override this fixture in a ``conftest.py`` to change it.
 
-    data_dir = tempfile.mkdtemp(prefix="evervault-local-pytest-")
-    emulator = BackgroundEmulator(EmulatorOptions(data_dir=data_dir))
+    The default: a fresh temporary data directory (deleted afterwards) and the default
+    sample Functions, none of which hands back plaintext. A suite that needs ``echo``
+    says so: ``return EmulatorOptions(unsafe_echo_function=True)``.
+    """
+    from evervault.local.runner import EmulatorOptions
+
+    return EmulatorOptions()
+
+
+@pytest.fixture(scope="session")
+def evervault_local(evervault_local_options: EmulatorOptions) -> Iterator[LocalEvervault]:
+    """A local Evervault emulator for the whole test session."""
+    from evervault.local.runner import BackgroundEmulator
+
+    emulator = BackgroundEmulator(evervault_local_options)
     info = emulator.start()
     client = info.client()
     try:
         yield LocalEvervault(info=info, client=client)
     finally:
         client.close()
-        emulator.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        emulator.stop()  # also deletes a temporary data directory and its private keys
 
 
 @pytest.fixture
