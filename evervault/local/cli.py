@@ -177,7 +177,14 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds a Function run may take (default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
     parser.add_argument(
-        "--no-sample-functions", action="store_true", help="do not register hello/echo/fail/sleep"
+        "--no-sample-functions", action="store_true", help="do not register the samples hello/fail/sleep"
+    )
+    parser.add_argument(
+        "--unsafe-echo-function",
+        action="store_true",
+        help="also register the sample Function 'echo', which returns its DECRYPTED input: any key "
+        "that may run Functions or mint run tokens can then read any ciphertext's plaintext "
+        "(tests only)",
     )
     parser.add_argument(
         "--relay-destination",
@@ -193,6 +200,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="X-Poll-Interval seconds sent with the relay configuration",
     )
     parser.add_argument("--no-relay", action="store_true", help="do not start the Outbound Relay proxy")
+    parser.add_argument(
+        "--relay-allow-any-destination",
+        action="store_true",
+        help="let the relay proxy tunnel (untouched) to hosts that are not relay destinations; "
+        "default: 403. Metadata, link-local and the emulator's own addresses stay refused",
+    )
     parser.add_argument(
         "--relay-upstream-ca",
         "--upstream-ca",  # the spelling of the issue that specified the option
@@ -325,6 +338,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         functions=tuple(functions),
         function_timeout=_positive("--function-timeout", arguments.function_timeout),
         sample_functions=not arguments.no_sample_functions,
+        unsafe_echo_function=arguments.unsafe_echo_function,
         relay_destinations=None if relay is None else tuple(relay),
         max_body_bytes=int(_positive("--max-body-bytes", arguments.max_body_bytes)),
         max_file_bytes=int(_positive("--max-file-bytes", arguments.max_file_bytes)),
@@ -332,6 +346,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_proxy=not arguments.no_relay,
         relay_port=relay_port,
         relay_upstream_ca_file=arguments.relay_upstream_ca,
+        relay_allow_any_destination=arguments.relay_allow_any_destination,
         enclave_name=arguments.enclave,
         enclave_host_suffix=arguments.enclave_host_suffix,
         connection_limits=ConnectionLimits(

@@ -120,15 +120,28 @@ def resolve_target(target: str) -> Callable[..., Any]:
 
 @dataclass(frozen=True)
 class RegisteredFunction:
+    """A Function the emulator runs.
+
+    ``decrypts_payload`` is ``True`` for every Function a user registers, as on Evervault;
+    only the emulator's own samples that need no plaintext set it ``False`` (see
+    :mod:`evervault.local.sample_functions`), and then receive the payload as sent.
+    """
+
     name: str
     implementation: Callable[..., Any]
     timeout_seconds: float
     wants_context: bool
     is_coroutine: bool
+    decrypts_payload: bool = True
 
     @classmethod
     def create(
-        cls, name: str, implementation: Callable[..., Any], timeout_seconds: float
+        cls,
+        name: str,
+        implementation: Callable[..., Any],
+        timeout_seconds: float,
+        *,
+        decrypts_payload: bool = True,
     ) -> RegisteredFunction:
         if timeout_seconds <= 0:
             raise ConfigurationError(f"Function {name!r}: the timeout must be a positive number of seconds.")
@@ -138,6 +151,7 @@ class RegisteredFunction:
             timeout_seconds=timeout_seconds,
             wants_context=_accepts_two_arguments(implementation),
             is_coroutine=inspect.iscoroutinefunction(implementation),
+            decrypts_payload=decrypts_payload,
         )
 
     @classmethod

@@ -111,6 +111,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return _from_http_exception(error)
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError as error:
+        # The client went away mid-request (aiohttp: "Connection lost"): routine, not a fault
+        # of the emulator. One line, no traceback; the answer below reaches no one.
+        logger.info(
+            "Client disconnected during %s %s (%s)", request.method, request.path, type(error).__name__
+        )
+        return problem(400, "bad-request", "The client disconnected before the request completed.")
     except Exception:
         # Logged with the traceback for whoever runs the emulator; the client sees nothing of it.
         logger.exception("Unexpected error handling %s %s", request.method, request.path)

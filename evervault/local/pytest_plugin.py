@@ -13,6 +13,9 @@ Fixtures:
 * ``evervault_facade``: the ``evervault`` module after ``evervault.init(...)`` pointed at
   ``evervault_emulator`` (``EV_API_URL``, ``EV_CERT_HOSTNAME``, ``EV_TUNNEL_HOSTNAME`` set for
   the test); ``evervault.reset()`` afterwards, so no test inherits another's ``init``.
+* ``evervault_local_options`` (session scope): the :class:`EmulatorOptions` every emulator of
+  the session starts from; override it in a ``conftest.py`` (e.g. to opt in to the sample
+  ``echo`` Function, which hands back plaintext: ``EmulatorOptions(unsafe_echo_function=True)``).
 
 The marker (keyword arguments, all optional)::
 
@@ -36,6 +39,7 @@ one-line error naming it instead of a ``ModuleNotFoundError``.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -174,11 +178,13 @@ def _parse_function(spec: str) -> tuple[str, str]:
 def emulator_options(
     data_dir: str,
     *,
+    base: EmulatorOptions | None = None,
     functions: Mapping[str, str | Callable[..., Any]] | None = None,
     relay_destinations: Iterable[str] | None = None,
     enclave: str | None = None,
 ) -> EmulatorOptions:
-    """The options of a test emulator: Functions by target string or by callable."""
+    """The options of a test emulator (``base`` with these additions): Functions by target
+    string or by callable."""
     from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, RegisteredFunction
     from evervault.local.runner import EmulatorOptions
     from evervault.local.state import FunctionConfig
@@ -193,12 +199,16 @@ def emulator_options(
             raise pytest.UsageError(
                 f"Function {name!r}: give 'module:callable' or a callable, not {target!r}"
             )
-    return EmulatorOptions(
+    base = base or EmulatorOptions()
+    return dataclasses.replace(
+        base,
         data_dir=data_dir,
-        functions=tuple(configured),
-        extra_functions=tuple(callables),
-        relay_destinations=None if relay_destinations is None else tuple(relay_destinations),
-        enclave_name=enclave,
+        functions=(*base.functions, *configured),
+        extra_functions=(*base.extra_functions, *callables),
+        relay_destinations=(
+            base.relay_destinations if relay_destinations is None else tuple(relay_destinations)
+        ),
+        enclave_name=enclave or base.enclave_name,
     )
 
 
@@ -214,13 +224,12 @@ class _Started:
         shutil.rmtree(self.data_dir, ignore_errors=True)  # it holds private keys
 
 
-def _start(**settings: Any) -> _Started:
-    _require_emulator_dependencies()
+def _start(base: EmulatorOptions, **settings: Any) -> _Started:
     from evervault.local.runner import BackgroundEmulator
 
     data_dir = tempfile.mkdtemp(prefix="evervault-local-pytest-")
     try:
-        emulator = BackgroundEmulator(emulator_options(data_dir, **settings))
+        emulator = BackgroundEmulator(emulator_options(data_dir, base=base, **settings))
         info = emulator.start()
     except BaseException:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -232,9 +241,24 @@ def _start(**settings: Any) -> _Started:
 
 
 @pytest.fixture(scope="session")
-def evervault_local(pytestconfig: pytest.Config) -> Iterator[LocalEvervault]:
+def evervault_local_options() -> EmulatorOptions:
+    """What every emulator of the session starts from; override it in a ``conftest.py``.
+
+    The default runs the sample Functions, none of which hands back plaintext. A suite that
+    needs ``echo`` says so: ``return EmulatorOptions(unsafe_echo_function=True)``.
+    """
+    _require_emulator_dependencies()
+    from evervault.local.runner import EmulatorOptions
+
+    return EmulatorOptions()
+
+
+@pytest.fixture(scope="session")
+def evervault_local(
+    pytestconfig: pytest.Config, evervault_local_options: EmulatorOptions
+) -> Iterator[LocalEvervault]:
     """A local Evervault emulator for the whole test session."""
-    started = _start(**_session_settings(pytestconfig))
+    started = _start(evervault_local_options, **_session_settings(pytestconfig))
     try:
         yield started.local
     finally:
@@ -250,7 +274,7 @@ def evervault_emulator(request: pytest.FixtureRequest) -> Iterator[LocalEvervaul
         return
     if marker.args:
         raise pytest.UsageError(f"@pytest.mark.{MARKER} takes keyword arguments only")
-    started = _start(**marker.kwargs)
+    started = _start(request.getfixturevalue("evervault_local_options"), **marker.kwargs)
     try:
         yield started.local
     finally:

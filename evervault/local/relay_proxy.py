@@ -7,13 +7,21 @@ leaf for its own address) and sends ``CONNECT host:port``:
   inner TLS with a leaf issued for ``host``, reads each HTTP/1.1 request with h11,
   decrypts every ev-string in its headers and body, forwards it to the real
   destination over verified TLS and streams the response back;
-* any other destination is tunnelled untouched (raw bytes both ways).
+* any other host is refused (403), unless the proxy was started with
+  ``allow_any_destination`` (``serve --relay-allow-any-destination``): then it is
+  tunnelled untouched (raw bytes both ways).
 
-Credentials: ``Proxy-Authorization`` holds the raw API key or ``Basic app:key``. When it
-is on the ``CONNECT`` it is checked there (407 if wrong). Some SDKs send it only inside
-the tunnel; for destination domains the proxy then checks it on every inner request,
-before anything is forwarded, and strips it. A tunnel to a non-destination host can only
-be authorised on the ``CONNECT``.
+Whatever the destinations say, the proxy never connects to cloud metadata services,
+link-local addresses or the emulator's own listeners (403); see
+:mod:`evervault.local.relay_targets`, which checks every address a host resolves to.
+
+Credentials: ``Proxy-Authorization`` holds the raw API key or ``Basic app_id:key``, where
+``app_id`` must be this app's. When it is on the ``CONNECT`` it is checked there (407 if
+wrong). Some SDKs send it only inside the tunnel; for destination domains the proxy then
+checks it on every inner request, before anything is forwarded, and strips it. A tunnel
+to a non-destination host can only be authorised on the ``CONNECT``. Decrypting needs a
+key with the ``decrypt`` permission: a valid key without it gets 403 for a destination
+(on the ``CONNECT`` when the key is there), and may only use raw tunnels.
 
 The server is thread-based (one daemon thread per connection, bounded), so it runs next
 to an asyncio application such as the emulator's aiohttp server. Bad input gets a 4xx
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import functools
 import logging
 import selectors
@@ -43,9 +52,9 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
 
@@ -57,6 +66,7 @@ from evervault.domain.relay import DomainRule, Endpoint, RelayPolicy, normalise_
 from evervault.local.connection_limits import RESOURCE_ERRNOS, AcceptErrorLog
 from evervault.local.pki import LocalCA
 from evervault.local.relay_decryption import HOP_BY_HOP, decrypt_request, header_value
+from evervault.local.relay_targets import RefusedTarget, ResolvedAddress, TargetPolicy, connect_to_any
 
 logger = logging.getLogger("evervault.local.relay")
 
@@ -108,6 +118,15 @@ class ClientConnection:
 RequestDecryption = Callable[[list[tuple[bytes, bytes]], bytes], tuple[list[tuple[bytes, bytes]], bytes]]
 
 
+class Access(enum.Enum):
+    """What the ``Proxy-Authorization`` of one request allows."""
+
+    ABSENT = "absent"  # no credential on this request
+    REFUSED = "refused"  # unreadable, another app's, or no key of this app: 407
+    TUNNEL = "tunnel"  # a key of this app without the decrypt permission: raw tunnels only
+    DECRYPT = "decrypt"  # a key of this app that may decrypt
+
+
 class Stream(Protocol):
     """A blocking byte stream: a socket, a TLS socket, or TLS layered inside a tunnel."""
 
@@ -129,11 +148,24 @@ class RelayProxy:
         upstream_ca_file: str | None = None,
         limits: ProxyLimits | None = None,
         decrypt: RequestDecryption | None = None,
+        app_id: str,
+        may_decrypt: Callable[[str], bool],
+        allow_any_destination: bool = False,
+        own_ports: Callable[[], Collection[int]] = frozenset,
     ) -> None:
+        """``authorize(key)``: is it a key of app ``app_id``; ``may_decrypt(key)``: does it hold
+        ``decrypt``. ``own_ports``: the emulator's other listening ports, never a tunnel target
+        on this machine (the proxy's own port never is either)."""
         self._decryptor = decryptor
         # The emulator passes its DecryptPool's, which sends large requests to a worker process.
         self.decrypt_request = decrypt or functools.partial(decrypt_request, decryptor)
         self._authorize = authorize
+        self._app_id = app_id
+        self._may_decrypt = may_decrypt
+        self.allow_any_destination = allow_any_destination
+        self._own_ports = own_ports
+        self._targets = TargetPolicy(self._refused_ports)
+        self._port: int | None = None  # where this proxy listens: never a tunnel target either
         self._destinations = destinations
         self._ca = ca
         self._limits = limits or ProxyLimits()
@@ -178,6 +210,7 @@ class RelayProxy:
         names = ["127.0.0.1", "localhost", host]
         self._own_context = self._ca.server_context(names)
         bound_host, bound_port = listener.getsockname()[:2]
+        self._port = int(bound_port)
         self.url = f"https://{_url_host(bound_host)}:{bound_port}"
         self._acceptor = threading.Thread(target=self._accept_loop, name="relay-proxy-accept", daemon=True)
         self._acceptor.start()
@@ -303,12 +336,33 @@ class RelayProxy:
 
     # --- used by sessions ----------------------------------------------------------------
 
-    def is_authorised(self, credential: str) -> bool:
+    def access(self, header: str | None) -> Access:
+        """What a ``Proxy-Authorization`` value (``None``: absent) allows."""
+        if header is None:
+            return Access.ABSENT
+        credential = parse_proxy_credential(header)
+        if credential is None or credential.app_id not in (None, self._app_id):
+            return Access.REFUSED
+        if not self._check("authorize", self._authorize, credential.api_key):
+            return Access.REFUSED
+        if self._check("may_decrypt", self._may_decrypt, credential.api_key):
+            return Access.DECRYPT
+        return Access.TUNNEL
+
+    def _check(self, name: str, check: Callable[[str], bool], api_key: str) -> bool:
         try:
-            return bool(self._authorize(credential))
+            return bool(check(api_key))
         except Exception:  # a failing check refuses, it does not crash the connection
-            logger.exception("Relay proxy: the authorize callback failed")
+            logger.exception("Relay proxy: the %s callback failed", name)
             return False
+
+    def resolve(self, endpoint: Endpoint) -> tuple[ResolvedAddress, ...]:
+        """The checked addresses of ``endpoint`` (:class:`RefusedTarget`, ``OSError``)."""
+        return self._targets.resolve(endpoint)
+
+    def _refused_ports(self) -> Collection[int]:
+        own = set() if self._port is None else {self._port}
+        return own | set(self._own_ports())
 
     def is_destination(self, endpoint: Endpoint) -> bool:
         policy, rejected = RelayPolicy().with_domains(self._destinations())
@@ -339,11 +393,11 @@ class RelayProxy:
         return [endpoint.host]
 
     @contextmanager
-    def upstream(self, endpoint: Endpoint, *, tls: bool) -> Iterator[socket.socket]:
-        """A connection to the destination (verified TLS when ``tls``), closed on exit."""
-        sock = socket.create_connection(
-            (endpoint.host, endpoint.port), timeout=self._limits.upstream_connect_timeout
-        )
+    def upstream(
+        self, endpoint: Endpoint, addresses: Sequence[ResolvedAddress], *, tls: bool
+    ) -> Iterator[socket.socket]:
+        """A connection to the destination's checked ``addresses`` (verified TLS when ``tls``)."""
+        sock = connect_to_any(addresses, timeout=self._limits.upstream_connect_timeout)
         try:
             sock.settimeout(self._limits.upstream_read_timeout)
             if tls:
@@ -393,25 +447,42 @@ class Session:
         self._connect(request, endpoint)
 
     def _connect(self, request: h11.Request, endpoint: Endpoint) -> None:
-        credential = header_value(request.headers, b"proxy-authorization")
-        authorised = credential is not None and self._proxy.is_authorised(credential_from_header(credential))
+        access = self._proxy.access(header_value(request.headers, b"proxy-authorization"))
         intercept = self._proxy.is_destination(endpoint)
         # Without a credential on the CONNECT, only an intercepted tunnel can still be
         # authorised (on each inner request); a wrong credential is refused at once.
-        if (credential is not None and not authorised) or (not intercept and not authorised):
+        if access is Access.REFUSED or (access is Access.ABSENT and not intercept):
             _send_proxy_auth_required(self._http, self._tls)
             return
+        refusal = _refusal(self._proxy, access, intercept=intercept)
+        if refusal is not None:
+            _send_error(self._http, self._tls, 403, refusal)
+            return
+        addresses = None
+        if access is not Access.ABSENT:  # authenticated: check the target now, on the CONNECT
+            try:
+                addresses = self._proxy.resolve(endpoint)
+            except RefusedTarget as refused:
+                _send_refused(self._http, self._tls, endpoint, refused)
+                return
+            except (OSError, UnicodeError) as error:
+                if not intercept:
+                    _send_error(self._http, self._tls, 502, _unreachable(endpoint, error))
+                    return
+                # A destination that does not resolve still gets its tunnel, and a 502 for each
+                # request inside it (resolved again then), as when it is down.
         if not _finish_request(self._http, self._tls):
             return
-        if authorised and not self._proxy.authenticated(self._connection):
+        if access is not Access.ABSENT and not self._proxy.authenticated(self._connection):
             _send_busy(self._http, self._tls, self._proxy.limits.max_connections)
             return
         if intercept:
             logger.info("Relay proxy: intercepting %s:%d", endpoint.host, endpoint.port)
             self._accept_tunnel()
-            Interceptor(self._proxy, endpoint, self._tunnel_stream(), self._connection).run()
-        else:
-            self._tunnel(endpoint)
+            tunnel = self._tunnel_stream()
+            Interceptor(self._proxy, endpoint, tunnel, self._connection, access, addresses).run()
+        elif addresses is not None:
+            self._tunnel(endpoint, addresses)
 
     def _accept_tunnel(self) -> None:
         established = h11.Response(status_code=200, headers=[], reason=b"Connection established")
@@ -421,9 +492,9 @@ class Session:
         leftover, _ = self._http.trailing_data
         return PrefixedStream(leftover, self._tls) if leftover else self._tls
 
-    def _tunnel(self, endpoint: Endpoint) -> None:
+    def _tunnel(self, endpoint: Endpoint, addresses: Sequence[ResolvedAddress]) -> None:
         try:
-            with self._proxy.upstream(endpoint, tls=False) as upstream:
+            with self._proxy.upstream(endpoint, addresses, tls=False) as upstream:
                 logger.info("Relay proxy: tunnelling %s:%d untouched", endpoint.host, endpoint.port)
                 self._tunnel_through(upstream)
         except OSError as error:
@@ -435,6 +506,45 @@ class Session:
         if leftover:
             upstream.sendall(leftover)
         pump(self._tls, upstream, self._proxy.limits.idle_timeout)
+
+
+def _refusal(proxy: RelayProxy, access: Access, *, intercept: bool) -> str | None:
+    """Why an authorised (or, for a destination, not yet authorised) tunnel is refused."""
+    if not intercept and not proxy.allow_any_destination:
+        return (
+            "This host is not one of the app's Outbound Relay destinations; add it (serve "
+            "--relay-destination, or PUT _local/relay-destinations), or start the emulator with "
+            "--relay-allow-any-destination to tunnel other hosts untouched."
+        )
+    if intercept and access is Access.TUNNEL:
+        return _NO_DECRYPT
+    return None
+
+
+_NO_DECRYPT = (
+    "This API key does not have the 'decrypt' permission, which relaying to a decryption "
+    "destination needs; use a key that may decrypt."
+)
+
+
+def _resolve_or_answer(
+    proxy: RelayProxy, endpoint: Endpoint, connection: h11.Connection, stream: Stream
+) -> tuple[ResolvedAddress, ...] | None:
+    """The target's checked addresses, or ``None`` after answering 403 (refused) or 502."""
+    try:
+        return proxy.resolve(endpoint)
+    except RefusedTarget as refused:
+        _send_refused(connection, stream, endpoint, refused)
+    except (OSError, UnicodeError) as error:
+        _send_error(connection, stream, 502, _unreachable(endpoint, error))
+    return None
+
+
+def _send_refused(
+    connection: h11.Connection, stream: Stream, endpoint: Endpoint, refused: RefusedTarget
+) -> None:
+    logger.info("Relay proxy: refused %s:%d (%s)", endpoint.host, endpoint.port, refused)
+    _send_error(connection, stream, 403, str(refused))
 
 
 def pump(client: ssl.SSLSocket, upstream: socket.socket, idle_timeout: float) -> None:
@@ -467,12 +577,21 @@ class Interceptor:
     """Serves the app's requests inside an intercepted tunnel, one at a time."""
 
     def __init__(
-        self, proxy: RelayProxy, endpoint: Endpoint, tunnel: Stream, connection: ClientConnection
+        self,
+        proxy: RelayProxy,
+        endpoint: Endpoint,
+        tunnel: Stream,
+        connection: ClientConnection,
+        access: Access,
+        addresses: tuple[ResolvedAddress, ...] | None,
     ) -> None:
         self._proxy = proxy
         self._endpoint = endpoint
         self._connection = connection
-        self._authorised_tunnel = connection.authenticated
+        self._tunnel_access = access
+        # Resolved and checked once per tunnel (on the CONNECT, or at the first authorised
+        # request when the key comes inside): every request goes to the addresses checked.
+        self._addresses = addresses
         # A leaf for the host itself only once authenticated (see the module docstring).
         names = [endpoint.host] if connection.authenticated else proxy.unauthenticated_leaf_names(endpoint)
         self._inner = TlsStream(tunnel, proxy.leaf_context(names), server_side=True)
@@ -504,8 +623,8 @@ class Interceptor:
         except BodyTooLarge:
             _send_error(self._http, self._inner, 413, "The request body is larger than the relay accepts.")
             return False
-        if not self._credential_ok(request):
-            _send_proxy_auth_required(self._http, self._inner)
+        addresses = self._authorised_addresses(request)
+        if addresses is None:
             return False
         if not self._proxy.authenticated(self._connection):
             _send_busy(self._http, self._inner, self._proxy.limits.max_connections)
@@ -514,18 +633,26 @@ class Interceptor:
         # One upstream connection per request, so tell the destination not to keep it open.
         upstream_headers = [*headers, (b"connection", b"close")]
         forwarded = h11.Request(method=request.method, target=request.target, headers=upstream_headers)
-        self._forward(forwarded, body)
+        self._forward(forwarded, body, addresses)
         return self._http.our_state is h11.DONE and self._http.their_state is h11.DONE
 
-    def _credential_ok(self, request: h11.Request) -> bool:
-        credential = header_value(request.headers, b"proxy-authorization")
-        if credential is None:
-            return self._authorised_tunnel
-        return self._proxy.is_authorised(credential_from_header(credential))
+    def _authorised_addresses(self, request: h11.Request) -> tuple[ResolvedAddress, ...] | None:
+        """Where to forward ``request``, or ``None`` after answering 407, 403 or 502."""
+        header = header_value(request.headers, b"proxy-authorization")
+        access = self._tunnel_access if header is None else self._proxy.access(header)
+        if access in (Access.ABSENT, Access.REFUSED):
+            _send_proxy_auth_required(self._http, self._inner)
+            return None
+        if access is not Access.DECRYPT:
+            _send_error(self._http, self._inner, 403, _NO_DECRYPT)
+            return None
+        if self._addresses is None:
+            self._addresses = _resolve_or_answer(self._proxy, self._endpoint, self._http, self._inner)
+        return self._addresses
 
-    def _forward(self, request: h11.Request, body: bytes) -> None:
+    def _forward(self, request: h11.Request, body: bytes, addresses: Sequence[ResolvedAddress]) -> None:
         try:
-            with self._proxy.upstream(self._endpoint, tls=True) as upstream:
+            with self._proxy.upstream(self._endpoint, addresses, tls=True) as upstream:
                 self._relay_response(upstream, request, body)
         except (OSError, h11.RemoteProtocolError) as error:
             # Once part of the response went back, closing the connection is the only honest
@@ -561,18 +688,35 @@ class Interceptor:
 # --- credentials and targets ------------------------------------------------------------------
 
 
-def credential_from_header(value: str) -> str:
-    """The API key in a ``Proxy-Authorization`` value: raw, or the password of ``Basic id:key``."""
+@dataclass(frozen=True)
+class ProxyCredential:
+    """A ``Proxy-Authorization`` value: an API key and, for ``Basic``, the app ID it names."""
+
+    api_key: str = field(repr=False)
+    app_id: str | None = None
+
+
+def parse_proxy_credential(value: str) -> ProxyCredential | None:
+    """The raw API key, or ``Basic base64(app_id:key)`` (or ``base64(key)``); ``None`` if unreadable.
+
+    Never raises: every byte a client may send (h11 hands over Latin-1 text) ends in a
+    credential or ``None``, which the proxy answers with 407.
+    """
     value = value.strip()
     scheme, _, rest = value.partition(" ")
-    if scheme.lower() != "basic" or not rest.strip():
-        return value
-    try:
-        decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return value
-    _, separator, password = decoded.partition(":")
-    return password if separator else decoded
+    if scheme.lower() == "basic" and rest.strip():
+        try:
+            value = base64.b64decode(rest.strip().encode("ascii"), validate=True).decode("ascii")
+        except (UnicodeError, binascii.Error, ValueError):
+            return None
+        app_id, separator, api_key = value.partition(":")
+        if separator:
+            return ProxyCredential(api_key, app_id) if _printable_ascii(api_key + app_id) else None
+    return ProxyCredential(value) if value and _printable_ascii(value) else None
+
+
+def _printable_ascii(text: str) -> bool:
+    return all(" " <= character <= "~" for character in text)
 
 
 def parse_connect_target(target: bytes) -> Endpoint | None:

@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import errno
 import logging
+import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -48,7 +49,7 @@ from evervault.local.functions import (
 )
 from evervault.local.pki import DEFAULT_LEAF_CACHE_SIZE, LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
-from evervault.local.sample_functions import SAMPLE_TARGETS
+from evervault.local.sample_functions import SAMPLE_FUNCTIONS, UNSAFE_ECHO_FUNCTION, SampleFunction
 from evervault.local.server import (
     DECRYPT_POOL,
     DEFAULT_MAX_BODY_BYTES,
@@ -57,7 +58,7 @@ from evervault.local.server import (
     ServerSettings,
     create_app,
 )
-from evervault.local.state import FunctionConfig, LocalState
+from evervault.local.state import FunctionConfig, LocalState, Permission
 
 if TYPE_CHECKING:
     from evervault.services.client import Client
@@ -74,7 +75,7 @@ _START_TIMEOUT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class EmulatorOptions:
-    """What to start. ``data_dir=None`` means a fresh temporary directory (new app, new keys)."""
+    """What to start. ``data_dir=None``: a fresh temporary directory (new app, new keys), deleted on stop."""
 
     host: str = DEFAULT_HOST
     port: int = 0
@@ -82,6 +83,9 @@ class EmulatorOptions:
     functions: tuple[FunctionConfig, ...] = ()
     function_timeout: float = DEFAULT_TIMEOUT_SECONDS
     sample_functions: bool = True
+    # Registers the sample Function ``echo``, which returns its decrypted input: any key that
+    # may run Functions (or mint run tokens) then reads any ciphertext's plaintext. Tests only.
+    unsafe_echo_function: bool = False
     relay_destinations: tuple[str, ...] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
@@ -89,6 +93,9 @@ class EmulatorOptions:
     relay_proxy: bool = True
     relay_port: int = 0
     relay_upstream_ca_file: str | None = None
+    # Tunnels hosts that are not relay destinations untouched (else 403). Metadata, link-local
+    # and the emulator's own addresses stay refused either way.
+    relay_allow_any_destination: bool = False
     enclave_name: str | None = None
     enclave_host_suffix: str = SEED_CAGES_HOST
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
@@ -163,26 +170,49 @@ class RunningEmulator:
         self._lock = lock
         self.info = info
         self.state = state
+        # A data directory the emulator created for itself (no ``data_dir`` given): it holds
+        # private keys, so it is deleted on stop() instead of lingering in /tmp.
+        self.temporary_dir: str | None = None
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        for server in self._threaded:
-            # These join their worker threads: keep the event loop free meanwhile.
-            await loop.run_in_executor(None, server.stop)
-        await self._runner.cleanup()
-        if self._accept_errors is not None:
-            self._accept_errors.uninstall()
-        if self._lock is not None:
-            self._lock.release()
+        try:
+            for server in self._threaded:
+                # These join their worker threads: keep the event loop free meanwhile.
+                await loop.run_in_executor(None, server.stop)
+            await self._runner.cleanup()
+        finally:
+            if self._accept_errors is not None:
+                self._accept_errors.uninstall()
+            if self._lock is not None:
+                self._lock.release()
+            remove_temporary_dir(self.temporary_dir)
 
 
 async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     """Open (or create) the data directory and serve the API on ``options.host:port``.
 
     The data directory is locked while the emulator runs: a second emulator on it fails
-    with a :class:`ConfigurationError` naming the directory.
+    with a :class:`ConfigurationError` naming the directory. Without ``options.data_dir``
+    the app lives in a new temporary directory, removed when the emulator stops or fails
+    to start.
     """
-    data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
+    temporary = None if options.data_dir else tempfile.mkdtemp(prefix="evervault-local-")
+    try:
+        running = await _start(options, options.data_dir or str(temporary))
+    except BaseException:
+        remove_temporary_dir(temporary)
+        raise
+    running.temporary_dir = temporary
+    return running
+
+
+def remove_temporary_dir(path: str | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def _start(options: EmulatorOptions, data_dir: str) -> RunningEmulator:
     lock = _lock_data_dir(data_dir)
     accept_errors: AcceptErrorFilter | None = None
     try:
@@ -201,7 +231,8 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
             lock.release()
         raise
     try:
-        relay, enclave = _start_side_servers(state, ca, options, runner.app[DECRYPT_POOL])
+        pool = runner.app[DECRYPT_POOL]
+        relay, enclave = _start_side_servers(state, ca, options, pool, _bound_port(runner))
     except BaseException:
         await runner.cleanup()
         accept_errors.uninstall()
@@ -293,16 +324,20 @@ def listen_error_message(host: str, port: int, error: OSError) -> str:
 
 
 def _start_side_servers(
-    state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool
+    state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool, api_port: int
 ) -> tuple[RelayProxy | None, EnclaveSimulator | None]:
     """The relay proxy and the enclave simulator, as configured (both thread-based)."""
-    relay = _start_relay(state, ca, options, pool) if options.relay_proxy else None
+    # The emulator's listening ports: the relay never tunnels to them on this machine.
+    own_ports = [api_port]
+    relay = _start_relay(state, ca, options, pool, lambda: tuple(own_ports)) if options.relay_proxy else None
     try:
         enclave = _start_enclave(state, options) if options.enclave_name else None
     except BaseException:
         if relay is not None:
             relay.stop()
         raise
+    if enclave is not None:
+        own_ports.append(enclave.info.address[1])
     return relay, enclave
 
 
@@ -332,11 +367,21 @@ def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
     }
 
 
-def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool) -> RelayProxy:
-    """The Outbound Relay proxy: any of the app's API keys may use it."""
+def _start_relay(
+    state: LocalState,
+    ca: LocalCA,
+    options: EmulatorOptions,
+    pool: DecryptPool,
+    own_ports: Callable[[], Sequence[int]],
+) -> RelayProxy:
+    """The Outbound Relay proxy: the app's keys may use it; decrypting needs ``decrypt``."""
     proxy = RelayProxy(
         decryptor=Decryptor(state.private_keys),
         authorize=lambda credential: state.find_api_key(credential) is not None,
+        may_decrypt=lambda credential: _holds(state, credential, Permission.DECRYPT),
+        app_id=state.app_id,
+        allow_any_destination=options.relay_allow_any_destination,
+        own_ports=own_ports,
         # Read on every CONNECT, so PUT _local/relay-destinations applies at once.
         destinations=lambda: [destination.domain for destination in state.relay_destinations],
         ca=ca,
@@ -352,6 +397,11 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions, pool:
     return proxy
 
 
+def _holds(state: LocalState, credential: str, permission: Permission) -> bool:
+    key = state.find_api_key(credential)
+    return key is not None and permission in key.permissions
+
+
 def _open_state(options: EmulatorOptions, data_dir: str) -> LocalState:
     state = LocalState.load_or_create(data_dir)
     if options.functions:
@@ -363,13 +413,22 @@ def _open_state(options: EmulatorOptions, data_dir: str) -> LocalState:
 
 def registered_functions(state: LocalState, options: EmulatorOptions) -> list[RegisteredFunction]:
     """Samples, then ``extra_functions``, then the data directory's Functions (later names win)."""
-    samples: Iterable[RegisteredFunction] = ()
+    samples: dict[str, SampleFunction] = {}
     if options.sample_functions:
-        samples = [
-            RegisteredFunction.create(name, resolve_target(target), options.function_timeout)
-            for name, target in SAMPLE_TARGETS.items()
-        ]
-    extra = [*samples, *options.extra_functions]
+        samples.update(SAMPLE_FUNCTIONS)
+    if options.unsafe_echo_function:
+        name, sample = UNSAFE_ECHO_FUNCTION
+        samples[name] = sample
+    registered = [
+        RegisteredFunction.create(
+            name,
+            resolve_target(sample.target),
+            options.function_timeout,
+            decrypts_payload=sample.decrypts_payload,
+        )
+        for name, sample in samples.items()
+    ]
+    extra = [*registered, *options.extra_functions]
     return build_functions(state.functions, options.function_timeout, extra=extra)
 
 

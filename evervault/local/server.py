@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maxim
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 DECRYPT_POOL = web.AppKey("decrypt_pool", DecryptPool)
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ class Emulator:
         function = self._function(name)
         if run_token is not None:
             self.tokens.redeem_run_token(run_token, name, payload)
-        decrypted = await self._decrypt_document(payload)
+        decrypted = await self._function_input(function, payload)
         if run_async:
             return json_response(self.runner.schedule(function, decrypted).to_json(), status=202)
         record = await self.runner.run(function, decrypted)
@@ -239,12 +241,22 @@ class Emulator:
         self.auth.require_key(presented_credential(request), (Scheme.API_KEY,), Permission.RUN_FUNCTION)
         _check_version_header(request)
         function = self._function(request.match_info["name"])
-        payload = await self._decrypt_document(await read_json(request, self.settings.max_body_bytes))
+        payload = await self._function_input(function, await read_json(request, self.settings.max_body_bytes))
         if request.headers.get("x-async", "").strip().lower() == "true":
             self.runner.schedule(function, payload)
             return json_response({"status": "queued"}, status=202)
         record = await self.runner.run(function, payload)
         return json_response(_legacy_body(record, self.state.app_id))
+
+    async def _function_input(self, function: RegisteredFunction, payload: Any) -> Any:
+        """What ``function`` receives: the decrypted payload, or as sent for samples that never decrypt.
+
+        A coroutine, like every step of a handler that may do CPU work, so decryption can be
+        moved off the event loop without changing its callers.
+        """
+        if not function.decrypts_payload:
+            return payload
+        return await self._decrypt_document(payload)
 
     def _function(self, name: str) -> RegisteredFunction:
         function = self.runner.get(name)
@@ -410,8 +422,9 @@ def _run_request(body: dict[str, Any]) -> tuple[Any, bool]:
 
 def _check_version_header(request: web.Request) -> None:
     version = request.headers.get("x-version-id")
-    if version is not None and not version.strip().isdigit():
-        raise bad_request("x-version-id must be a Function version number.")
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which no version number is.
+    if version is not None and not _ASCII_DIGITS.fullmatch(version.strip()):
+        raise bad_request("x-version-id must be a Function version number (ASCII digits 0-9).")
 
 
 def _is_domain(value: object) -> bool:

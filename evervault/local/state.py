@@ -83,6 +83,9 @@ class ApiKey:
 
     def matches(self, presented: str) -> bool:
         # Constant time: the comparison must not reveal how much of a guessed key is right.
+        # Keys are ASCII; anything else (say, undecodable header bytes) is simply not a match.
+        if not presented.isascii():
+            return False
         return hmac.compare_digest(self.value.encode(), presented.encode())
 
     def to_json(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 
 from evervault.cli.main import main
 from evervault.local.pytest_plugin import LocalEvervault, evervault_local  # noqa: F401
+from evervault.local.runner import EmulatorOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
@@ -58,6 +59,13 @@ def emulator_environment(local: LocalEvervault) -> dict[str, str]:
 
 
 CliRunner = Callable[..., Outcome]
+
+
+@pytest.fixture(scope="session")
+def evervault_local_options() -> EmulatorOptions:
+    # `evervault run` round trips are shown with 'echo', which returns its decrypted input:
+    # opt-in only (any key that may run Functions would read any plaintext through it).
+    return EmulatorOptions(unsafe_echo_function=True)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from unittest.mock import ANY
 
 import pytest
 import urllib3
@@ -30,7 +31,11 @@ def test_run_reads_a_piped_ciphertext_and_defaults_to_an_empty_payload(cli: CliR
     assert json.loads(piped.stdout)["result"] == "Grace"
 
     empty = cli("run", "hello")
-    assert json.loads(empty.stdout)["result"]["message"] == "Hello from a Function, world!"
+    assert json.loads(empty.stdout)["result"] == {
+        "message": "Hello from a Function!",
+        "fields": {},
+        "runId": ANY,
+    }
 
 
 def test_async_run_is_scheduled(in_process: CliRunner) -> None:
@@ -84,7 +89,7 @@ def test_a_run_token_runs_the_function_once(in_process: CliRunner, evervault_loc
 
     first = run_with_token()
     assert first.status == 200, first.data
-    assert first.json()["result"]["message"] == "Hello from a Function, Lin!"
+    assert first.json()["result"]["fields"] == {"name": "string"}  # decrypted: types only, no plaintext
     assert run_with_token().status in (401, 403)  # single use
 
 

@@ -145,9 +145,14 @@ async def api_factory(state: LocalState, clock: FakeClock) -> AsyncIterator[ApiF
         *,
         max_body_bytes: int = 1024 * 1024,
         sample_functions: bool = True,
+        unsafe_echo_function: bool = False,
         extra_routes: Callable[[web.Application], None] | None = None,
     ) -> Api:
-        options = EmulatorOptions(sample_functions=sample_functions, extra_functions=tuple(functions or ()))
+        options = EmulatorOptions(
+            sample_functions=sample_functions,
+            unsafe_echo_function=unsafe_echo_function,
+            extra_functions=tuple(functions or ()),
+        )
         registered = registered_functions(state, options)
         settings = ServerSettings(
             max_body_bytes=max_body_bytes,

@@ -25,10 +25,10 @@ ENDPOINTS: list[tuple[str, str, str, tuple[Permission, ...], Any]] = [
         (Permission.CREATE_TOKENS, Permission.DECRYPT),
         {"payload": "x", "expiry": None},
     ),
-    ("POST", "functions/echo/runs", "basic", (Permission.RUN_FUNCTION,), {"payload": {"a": 1}}),
-    ("POST", "v2/functions/echo/run-token", "api-key", (Permission.CREATE_RUN_TOKEN,), {"a": 1}),
+    ("POST", "functions/hello/runs", "basic", (Permission.RUN_FUNCTION,), {"payload": {"a": 1}}),
+    ("POST", "v2/functions/hello/run-token", "api-key", (Permission.CREATE_RUN_TOKEN,), {"a": 1}),
     ("GET", "v2/relay-outbound", "api-key", (), None),
-    ("POST", "run/echo", "api-key", (Permission.RUN_FUNCTION,), {"a": 1}),
+    ("POST", "run/hello", "api-key", (Permission.RUN_FUNCTION,), {"a": 1}),
     ("GET", "_local/relay-destinations", "api-key", (), None),
     ("PUT", "_local/relay-destinations", "api-key", (), {"destinations": []}),
     ("POST", "_local/api-keys", "api-key", (), {"permissions": ["decrypt"]}),
@@ -182,7 +182,7 @@ async def test_wrong_content_types_are_415(api: Api, content_type: str) -> None:
     )
     assert_problem(reply, 415, "unsupported-media-type")
     reply = await api.call(
-        "POST", "functions/echo/runs", headers=api.basic(), data=b'{"payload": 1}', content_type=content_type
+        "POST", "functions/hello/runs", headers=api.basic(), data=b'{"payload": 1}', content_type=content_type
     )
     assert_problem(reply, 415, "unsupported-media-type")
 
@@ -224,7 +224,7 @@ async def test_oversized_chunked_bodies_are_413(api_factory: ApiFactory) -> None
 async def test_non_object_bodies_where_objects_are_needed_are_400(api: Api) -> None:
     for path, headers in [
         ("client-side-tokens", api.basic()),
-        ("functions/echo/runs", api.basic()),
+        ("functions/hello/runs", api.basic()),
         ("_local/api-keys", api.api_key_header()),
     ]:
         assert_problem(await api.call("POST", path, headers=headers, json_body=[1, 2]), 400, "bad-request")

@@ -16,9 +16,9 @@ from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOpt
 ENDPOINTS = [
     ("POST", "decrypt", "basic"),
     ("POST", "client-side-tokens", "basic"),
-    ("POST", "functions/echo/runs", "basic"),
-    ("POST", "v2/functions/echo/run-token", "api-key"),
-    ("POST", "run/echo", "api-key"),
+    ("POST", "functions/hello/runs", "basic"),
+    ("POST", "v2/functions/hello/run-token", "api-key"),
+    ("POST", "run/hello", "api-key"),
     ("PUT", "_local/relay-destinations", "api-key"),
     ("POST", "_local/api-keys", "api-key"),
 ]

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.interop
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorInfo]:
     published_sdk_python()  # build (or reuse) the published SDK's virtualenv first
     # Its own data directory: the default temporary one (private keys) would outlive the test.
-    options = EmulatorOptions(data_dir=str(tmp_path_factory.mktemp("emulator")))
+    # 'echo' (explicitly unsafe) shows the published SDK's run returns the Function's plaintext.
+    options = EmulatorOptions(data_dir=str(tmp_path_factory.mktemp("emulator")), unsafe_echo_function=True)
     with BackgroundEmulator(options) as info:
         yield info
 

@@ -28,7 +28,7 @@ def test_the_fixture_yields_a_running_emulator_and_a_configured_client(
     assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
     encrypted = evervault_local_client.encrypt({"card": "4242"})
     assert evervault_local_client.decrypt(encrypted) == {"card": "4242"}
-    assert evervault_local_client.run("echo", encrypted)["result"] == {"card": "4242"}
+    assert evervault_local_client.run("hello", encrypted)["result"]["fields"] == {"card": "string"}
     assert evervault_local.api_key not in repr(evervault_local)
 
 
@@ -40,10 +40,31 @@ def test_the_entry_point_is_declared() -> None:
 
 def test_another_projects_tests_can_use_the_plugin(tmp_path: Path) -> None:
     (tmp_path / "test_app.py").write_text(
-        "def test_app(evervault_local_client):\n"
+        "def test_app(evervault_local_client, evervault_local):\n"
         "    encrypted = evervault_local_client.encrypt({'ssn': '123-45-6789', 'age': 40})\n"
         "    assert evervault_local_client.decrypt(encrypted) == {'ssn': '123-45-6789', 'age': 40}\n"
+        "    assert 'echo' not in evervault_local.info.functions\n"
     )
+    _run_pytest_in(tmp_path)
+
+
+def test_a_project_opts_in_to_the_unsafe_echo_function_by_overriding_the_options(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n"
+        "from evervault.local.runner import EmulatorOptions\n"
+        "@pytest.fixture(scope='session')\n"
+        "def evervault_local_options():\n"
+        "    return EmulatorOptions(unsafe_echo_function=True)\n"
+    )
+    (tmp_path / "test_app.py").write_text(
+        "def test_app(evervault_local_client):\n"
+        "    encrypted = evervault_local_client.encrypt({'card': '4242'})\n"
+        "    assert evervault_local_client.run('echo', encrypted)['result'] == {'card': '4242'}\n"
+    )
+    _run_pytest_in(tmp_path)
+
+
+def _run_pytest_in(tmp_path: Path) -> None:
     # Autoload off: where the package is installed, the entry point would load the plugin
     # too, and pytest refuses one module registered under two names.
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}

@@ -95,7 +95,7 @@ async def test_minted_api_keys_have_the_scoped_form_and_their_permissions(api: A
         await api.call("POST", "decrypt", headers=api.basic(key), json_body={"data": encrypted})
     ).json() == {"data": "ok"}
     assert_problem(
-        await api.call("POST", "functions/echo/runs", headers=api.basic(key), json_body={"payload": {}}),
+        await api.call("POST", "functions/hello/runs", headers=api.basic(key), json_body={"payload": {}}),
         403,
         "forbidden",
     )

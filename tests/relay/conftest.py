@@ -22,7 +22,7 @@ from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.services.client import Client
 from evervault.services.relay import disable_outbound_relay
 
-from .relay_support import API_KEY, APP_ID, RecordingTunnelProxy, running_echo_server
+from .relay_support import API_KEY, APP_ID, NO_DECRYPT_KEY, RecordingTunnelProxy, running_echo_server
 
 
 @dataclass
@@ -93,16 +93,26 @@ def proxy_limits() -> ProxyLimits:
 
 
 @pytest.fixture
+def proxy_allow_any_destination() -> bool:
+    """Whether the relay proxy tunnels non-destination hosts (tests parametrize it)."""
+    return False
+
+
+@pytest.fixture
 def relay_proxy(
     app_keys: AppKeys,
     relay_ca: LocalCA,
     destination_ca_file: str,
     proxy_destinations: list[str],
     proxy_limits: ProxyLimits,
+    proxy_allow_any_destination: bool,
 ) -> Iterator[RelayProxy]:
     proxy = RelayProxy(
         decryptor=app_keys.decryptor,
-        authorize=lambda credential: credential == API_KEY,
+        authorize=lambda credential: credential in (API_KEY, NO_DECRYPT_KEY),
+        may_decrypt=lambda credential: credential == API_KEY,
+        app_id=APP_ID,
+        allow_any_destination=proxy_allow_any_destination,
         destinations=lambda: list(proxy_destinations),
         ca=relay_ca,
         upstream_ca_file=destination_ca_file,

@@ -18,6 +18,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 API_KEY = "ev:key:1:key_test:ti6aDz:relay-secret-value"
+# A valid key of the app without the decrypt permission (say, one scoped to create-tokens).
+NO_DECRYPT_KEY = "ev:key:1:key_nodecrypt:ti6aDz:another-secret"
 APP_ID = "app_1234abcd5678"
 
 

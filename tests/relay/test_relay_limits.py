@@ -24,7 +24,7 @@ from evervault.local.pki import CA_CERT_FILE, CA_KEY_FILE, LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 
 from .conftest import AppKeys
-from .relay_support import API_KEY
+from .relay_support import API_KEY, APP_ID
 from .test_relay_proxy import echoed, relay_context, through_relay
 
 GENEROUS = 30.0
@@ -37,6 +37,8 @@ def running_proxy(
     proxy = RelayProxy(
         decryptor=app_keys.decryptor,
         authorize=lambda credential: credential == API_KEY,
+        may_decrypt=lambda credential: credential == API_KEY,
+        app_id=APP_ID,
         destinations=lambda: destinations,
         ca=ca,
         upstream_ca_file=upstream_ca,

@@ -111,6 +111,7 @@ def test_a_header_whose_plaintext_is_not_a_legal_header_value_stays_encrypted(
     assert "Injected" not in seen["headers"]
 
 
+@pytest.mark.parametrize("proxy_allow_any_destination", [True])
 def test_other_hosts_are_tunnelled_untouched_with_the_destination_certificate(
     relay_proxy: RelayProxy, relay_ca: LocalCA, echo: HTTPServer, app_keys: AppKeys, destination_ca_file: str
 ) -> None:
@@ -243,6 +244,8 @@ def test_unreachable_and_untrusted_destinations_get_502(
     with RelayProxy(
         decryptor=app_keys.decryptor,
         authorize=lambda key: key == API_KEY,
+        may_decrypt=lambda key: key == API_KEY,
+        app_id=APP_ID,
         destinations=lambda: ["localhost"],
         ca=relay_ca,
     ) as proxy:
@@ -261,6 +264,8 @@ def test_stop_ends_every_proxy_thread(
     proxy = RelayProxy(
         decryptor=app_keys.decryptor,
         authorize=lambda key: key == API_KEY,
+        may_decrypt=lambda key: key == API_KEY,
+        app_id=APP_ID,
         destinations=lambda: ["localhost"],
         ca=relay_ca,
         upstream_ca_file=destination_ca_file,
