@@ -214,7 +214,7 @@ async def test_reset_wipes_tokens_runs_destinations_and_extra_keys_but_keeps_the
         "POST", "client-side-tokens", headers=api.basic(), json_body={"payload": encrypted}
     )
     token = token_reply.json()["token"]
-    run = await api.call("POST", "functions/echo/runs", headers=api.basic(), json_body={"payload": {"a": 1}})
+    run = await api.call("POST", "functions/hello/runs", headers=api.basic(), json_body={"payload": {"a": 1}})
     run_id = run.json()["id"]
 
     reply = await api.call("POST", "_local/reset", headers=api.api_key_header())
@@ -231,7 +231,7 @@ async def test_reset_wipes_tokens_runs_destinations_and_extra_keys_but_keeps_the
         "unauthorized",
     )
     assert_problem(
-        await api.call("GET", f"functions/echo/runs/{run_id}", headers=api.basic()), 404, "not-found"
+        await api.call("GET", f"functions/hello/runs/{run_id}", headers=api.basic()), 404, "not-found"
     )
     destinations = await api.call("GET", "_local/relay-destinations", headers=api.api_key_header())
     assert destinations.json() == {"destinations": []}
