@@ -1,12 +1,13 @@
 # Two entry points do all set-up on a fresh machine (see README):
 #   make demo   - runs the seed README flow against the embedded local emulator
 #   make test   - runs the whole test suite
+#   make soak   - the long soak, fault, kill -9 and fuzz runs (MINUTES=10), one summary table
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[all,test,fuzz]'
+	$(BIN)/python -m hardening --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .interop-venv .pytest_cache .mypy_cache .ruff_cache

@@ -365,7 +365,11 @@ def emulator_seeds() -> list[bytes]:
         json.dumps({"permissions": ["decrypt"]}).encode(),
         file_seeds()[1],
     ]
-    return [bytes([index, index % 4, 0, 0]) + body for index, body in enumerate(bodies)]
+    seeds = [bytes([index, index % 4, 0, 0]) + body for index, body in enumerate(bodies)]
+    # Raw credentials: an Api-Key value and an Authorization value of 10 bytes each.
+    seeds.append(bytes([0, 0, 2, 14]) + b"ev:key:1:a:b:c" + bodies[0])
+    seeds.append(bytes([0, 0, 3, 10]) + b"Basic YWJj" + bodies[0])
+    return seeds
 
 
 def header_bytes(data: bytes) -> bytes:

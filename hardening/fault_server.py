@@ -28,6 +28,7 @@ Behaviour = Callable[[Writer], Awaitable[None]]
 
 def response(status: int, body: bytes, content_type: str = "application/json", **headers: str) -> bytes:
     lines = [f"HTTP/1.1 {status} X", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    lines.append("Connection: close")  # every connection ends after one exchange
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
