@@ -26,7 +26,7 @@ from pathlib import Path
 from hardening.emulator import served
 from hardening.faults import FaultOutcome, FaultSettings, run_matrix
 from hardening.kill import KillResult, run_kill_cycles
-from hardening.soak import SoakResult, fast_rotation, soak_tasks, soak_threads
+from hardening.soak import SOAK_REQUEST_TIMEOUT, SoakResult, fast_rotation, soak_tasks, soak_threads
 
 ROTATION_SECONDS = 0.003
 SOAK_SHARE = 0.45
@@ -46,12 +46,22 @@ def run_soak(budget: float, values: int) -> list[SoakResult]:
             round_number += 1
             print(f"soak round {round_number}: {values:,} values ...", file=sys.stderr, flush=True)
             with fast_rotation(ROTATION_SECONDS):
-                part = soak_threads(emulator.client, values // 2, threads=16, seed=round_number)
+                part = soak_threads(
+                    lambda: emulator.client(request_timeout=SOAK_REQUEST_TIMEOUT),
+                    values // 2,
+                    threads=16,
+                    seed=round_number,
+                )
                 threads.merge(part)
                 threads.seconds += part.seconds
                 keys_threads += part.distinct_keys
                 async_part = asyncio.run(
-                    soak_tasks(emulator.async_client, values // 2, tasks=64, seed=round_number)
+                    soak_tasks(
+                        lambda: emulator.async_client(request_timeout=SOAK_REQUEST_TIMEOUT),
+                        values // 2,
+                        tasks=64,
+                        seed=round_number,
+                    )
                 )
                 tasks.merge(async_part)
                 tasks.seconds += async_part.seconds

@@ -37,11 +37,11 @@ class ServedEmulator:
     def api_key(self) -> str:
         return str(self.line["api_key"])
 
-    def client(self, api_key: str | None = None) -> Client:
-        return Client(self.app_id, api_key or self.api_key, base_url=self.api_url, environ={})
+    def client(self, api_key: str | None = None, **options: Any) -> Client:
+        return Client(self.app_id, api_key or self.api_key, base_url=self.api_url, environ={}, **options)
 
-    def async_client(self) -> AsyncClient:
-        return AsyncClient(self.app_id, self.api_key, base_url=self.api_url, environ={})
+    def async_client(self, **options: Any) -> AsyncClient:
+        return AsyncClient(self.app_id, self.api_key, base_url=self.api_url, environ={}, **options)
 
 
 @contextlib.contextmanager

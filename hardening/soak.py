@@ -36,6 +36,9 @@ from evervault.services.config import ClientConfig
 ROLE = "soak-role"
 FILE_EVERY = 997  # one byte-string ("file") value in about a thousand
 DECRYPT_BATCH = 400  # top-level values per POST /decrypt (each may hold many leaves)
+# The soak checks integrity, not latency: 64 tasks queueing batch decrypts on a loaded
+# machine can wait far longer than the 30 s default before the emulator answers.
+SOAK_REQUEST_TIMEOUT = 600.0
 
 
 @dataclass

@@ -12,7 +12,14 @@ import os
 
 from evervault.local.pytest_plugin import LocalEvervault
 from evervault.services.async_client import AsyncClient
-from hardening.soak import SoakResult, check, fast_rotation, soak_tasks, soak_threads
+from hardening.soak import (
+    SOAK_REQUEST_TIMEOUT,
+    SoakResult,
+    check,
+    fast_rotation,
+    soak_tasks,
+    soak_threads,
+)
 
 TOTAL_VALUES = int(os.environ.get("EV_SOAK_VALUES", "30000"))
 ROTATION_SECONDS = 0.003
@@ -28,7 +35,9 @@ def assert_nothing_lost(result: SoakResult, expected_values: int) -> None:
 
 def test_sixteen_threads_lose_no_value_across_rotations(evervault_local: LocalEvervault) -> None:
     with fast_rotation(ROTATION_SECONDS):
-        result = soak_threads(evervault_local.info.client, TOTAL_VALUES // 2, threads=16)
+        result = soak_threads(
+            lambda: evervault_local.info.client(request_timeout=SOAK_REQUEST_TIMEOUT), TOTAL_VALUES // 2
+        )
     assert_nothing_lost(result, TOTAL_VALUES // 2)
 
 
@@ -36,7 +45,13 @@ async def test_sixty_four_tasks_lose_no_value_across_rotations(evervault_local: 
     info = evervault_local.info
 
     def make_client() -> AsyncClient:
-        return AsyncClient(info.app_id, info.api_key, base_url=info.api_url, ca_host=info.ca_url)
+        return AsyncClient(
+            info.app_id,
+            info.api_key,
+            base_url=info.api_url,
+            ca_host=info.ca_url,
+            request_timeout=SOAK_REQUEST_TIMEOUT,
+        )
 
     with fast_rotation(ROTATION_SECONDS):
         result = await soak_tasks(make_client, TOTAL_VALUES // 2, tasks=64)
