@@ -36,7 +36,17 @@ def main() -> int:
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="evervault-load-") as data_dir:
         server = subprocess.Popen(
-            [sys.executable, "-m", "evervault.local", "serve", "--data-dir", data_dir, "--no-relay"],
+            [
+                sys.executable,
+                "-m",
+                "evervault.local",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                data_dir,
+                "--no-relay",
+            ],
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             stdout=subprocess.PIPE,

@@ -1,24 +1,28 @@
-"""This SDK against the published ``evervault==5.1.3``, side by side (issue 7).
+"""``make bench``: every performance target, each against its anchor measured in the same run.
 
     python benchmarks/run.py            # or: make bench
-    python benchmarks/run.py --quick    # fewer repetitions, no 1 GiB streaming run
+    python benchmarks/run.py --quick    # fewer samples, no 1 GiB streaming run
 
-What it does, from a clean clone:
+From a clean clone it builds the anchors in cached virtualenvs (see ``anchors.py``): the
+published ``evervault==5.1.3`` and Evervault's Rust attestation bindings (run under
+Debian's ``faketime`` at each document's instant, since they read the wall clock). Then,
+for every row, it alternates samples between this SDK and the row's anchor, so that
+whatever else the machine is doing slows both alike, and reports the median of the paired
+ratios:
 
-1. Builds the published SDK in its own virtualenv, ``.bench-venv`` at the repository
-   root (cached: reused while it imports ``evervault`` 5.1.3; delete it to rebuild).
-2. Serves fixed app public keys at ``/cages/key`` on a loopback HTTP server; both SDKs
-   find it through ``EV_API_URL``, fetch the keys once, and never touch the network.
-3. Runs ``benchmarks/sdk_driver.py`` twice, one process per SDK: the published SDK
-   under the bench virtualenv's Python, this one under the Python running this script
-   (with the repository on ``PYTHONPATH``). Same script, same inputs, same public calls.
-4. Runs ``benchmarks/engine_driver.py`` for what only this SDK has: the facade-free
-   engine, 1 GiB streaming encryption and two-pass decryption (peak RSS in a fresh
-   process each), and the emulator-side decrypt of a 1,000-field document with and
-   without the derived-key cache.
-5. Prints a table of medians and ratios and writes ``benchmarks/results.json``.
+* encryption against the published SDK (``benchmarks/sdk_driver.py`` in both
+  interpreters, through the public ``evervault.init`` / ``evervault.encrypt``, keys served
+  on a loopback ``/cages/key``) and against the floor: ``cryptography``'s
+  ``AESGCM.encrypt`` of the same plaintexts with the key built once, plus ISA-L's CRC-32
+  for files;
+* attestation of a new connection on real AWS Nitro documents against the Rust bindings
+  (``benchmarks/attestation_driver.py``);
+* what only this SDK has: the facade-free engine, 1 GiB streaming (peak RSS), the
+  emulator's document decrypt with and without its derived-key cache.
 
-No timing here is an assertion: the table says whether each issue-7 target is met.
+It prints one table, writes ``benchmarks/results.json`` and draws ``docs/benchmark.png``
+(with matplotlib, when installed). No timing anywhere is a test assertion: the table says
+whether each target is met.
 """
 
 from __future__ import annotations
@@ -34,72 +38,85 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "benchmarks"
-VENV = REPO / ".bench-venv"
-PUBLISHED_REQUIREMENT = "evervault==5.1.3"
-PUBLISHED_VERSION = "5.1.3"
 APP_ID = "app_0123456789ab"
 API_KEY = "ev:key:1:3bCqtFAJzRJKD0yE1bJKoj:EoQSNv:benchmark-only"
 GIB = 1024 * 1024 * 1024
 MIB = 1024 * 1024
+VECTORS = REPO.parent / "shared" / "vectors" / "nitro"
 
 sys.path.insert(0, str(REPO))
 
+from benchmarks.anchors import (  # noqa: E402
+    PUBLISHED_SDK,
+    DriverProcess,
+    attestation_driver,
+    faketime_command,
+    sdk_driver,
+)
 from benchmarks.engine_driver import app_private_key  # noqa: E402
+from benchmarks.report import Row, chart, format_seconds, table  # noqa: E402
 from evervault.domain.curves import Curve, compressed_point, uncompressed_point  # noqa: E402
 
-# (key, label, issue-7 target as "at least N times faster than the published SDK")
-SDK_ROWS = [
-    ("short_string", "encrypt '4242424242424242'", 4.0),
-    ("short_string_role", "same, with a data role", 4.0),
-    ("dict_1000", "dict of 1,000 str/int fields", 4.0),
-    ("file_1m", "1 MiB file", None),
-    ("file_25m", "25 MiB file", 5.0),
+PUBLISHED = "published 5.1.3"
+OURS = "this SDK"
+BINDINGS = "Rust bindings 0.5.0"
+OURS_ATTEST = "this SDK (attestation)"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cases measured together, alternating between processes round by round."""
+
+    key: str
+    batch: int
+    samples: int
+    members: tuple[tuple[str, str], ...]  # (process name, case)
+
+
+# Encryption: each sample of this SDK lasts over ~10 ms, so the other process's turn (which
+# evicts CPU caches) and timer resolution are noise, not signal.
+ENCRYPT_GROUPS = [
+    Group("short_string", 10000, 31, ((PUBLISHED, "short_string"), (OURS, "short_string"),
+                                       (OURS, "floor_short_string"))),
+    Group("short_string_role", 10000, 31, ((PUBLISHED, "short_string_role"), (OURS, "short_string_role"))),
+    Group("dict_1000", 10, 21, ((PUBLISHED, "dict_1000"), (OURS, "dict_1000"), (OURS, "floor_dict_1000"))),
+    Group("file_1m", 50, 21, ((PUBLISHED, "file_1m"), (OURS, "file_1m"), (OURS, "floor_file_1m_crc"))),
+    Group("file_25m", 3, 15, ((PUBLISHED, "file_25m"), (OURS, "file_25m"), (OURS, "floor_file_25m_crc"))),
+    Group("crc", 3, 9, ((OURS, "floor_crc32_zlib_25m"), (OURS, "floor_crc32_isal_25m"),
+                        (PUBLISHED, "floor_file_25m"), (OURS, "floor_file_25m"))),
 ]
-
-
-# --- the published SDK's virtualenv ------------------------------------------------------
-
-
-def venv_python() -> Path:
-    scripts = "Scripts" if os.name == "nt" else "bin"
-    return VENV / scripts / ("python.exe" if os.name == "nt" else "python")
-
-
-def published_sdk_python() -> Path:
-    """The bench virtualenv's Python, building the virtualenv first if needed."""
-    python = venv_python()
-    if python.exists() and _installed_version(python) == PUBLISHED_VERSION:
-        return python
-    print(f"building {VENV.name} with {PUBLISHED_REQUIREMENT} (once; cached) ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            PUBLISHED_REQUIREMENT,
-        ],
-        check=True,
-    )
-    if _installed_version(python) != PUBLISHED_VERSION:
-        raise SystemExit(f"{VENV} does not import evervault {PUBLISHED_VERSION} after installing it")
-    return python
-
-
-def _installed_version(python: Path) -> str | None:
-    probe = "import importlib.metadata as m, evervault; print(m.version('evervault'))"
-    result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
-    return result.stdout.strip() if result.returncode == 0 else None
+ATTESTATION_INSTANTS = {"ga": "2023-09-18 15:16:05Z", "beta": "2023-01-18 15:15:14Z"}
+ATTESTATION_GROUPS = [
+    Group(f"attest_{name}", 20, 15, ((f"{BINDINGS} {name}", f"{name}_connection"),
+                                     (OURS_ATTEST, f"{name}_connection"), (OURS_ATTEST, f"{name}_first")))
+    for name in ATTESTATION_INSTANTS
+]
+P, S, A = PUBLISHED, OURS, OURS_ATTEST  # short names keep the rows on one line each
+ROWS = [
+    Row("encrypt '4242424242424242'", (S, "short_string"), (P, "short_string"), "faster", 4.0),
+    Row("encrypt '4242424242424242'", (S, "short_string"), (S, "floor_short_string"), "floor", 1.6),
+    Row("same, with a data role", (S, "short_string_role"), (P, "short_string_role"), "faster", 4.0),
+    Row("dict of 1,000 fields, per field", (S, "dict_1000"), (P, "dict_1000"), "faster", 4.0, per=1000),
+    Row("dict of 1,000 fields, per field", (S, "dict_1000"), (S, "floor_dict_1000"), "floor", 1.6, per=1000),
+    Row("1 MiB file", (S, "file_1m"), (P, "file_1m"), "faster", None),
+    Row("1 MiB file", (S, "file_1m"), (S, "floor_file_1m_crc"), "floor", None),
+    Row("25 MiB file", (S, "file_25m"), (P, "file_25m"), "faster", 5.0),
+    Row("25 MiB file", (S, "file_25m"), (S, "floor_file_25m_crc"), "floor", 1.25),
+    Row("attest a new connection (GA doc)", (A, "ga_connection"), (f"{BINDINGS} ga", "ga_connection"),
+        "faster", 2.0),
+    Row("attest a new connection (beta, SAN doc)", (A, "beta_connection"),
+        (f"{BINDINGS} beta", "beta_connection"), "faster", 2.0),
+    Row("attest a session's first connection (GA)", (A, "ga_first"), (f"{BINDINGS} ga", "ga_connection"),
+        "faster", None),
+]
 
 
 # --- the loopback key server ---------------------------------------------------------------
@@ -146,98 +163,7 @@ def key_server() -> Iterator[str]:
         server.server_close()
 
 
-# --- running the drivers -----------------------------------------------------------------------
-
-# (case, calls per sample, samples): each sample of this SDK lasts over ~10 ms, so the
-# other process's turn (which evicts CPU caches) and timer resolution are noise, not signal.
-SDK_CASES = [
-    ("short_string", 10000, 31),
-    ("short_string_role", 10000, 31),
-    ("dict_1000", 10, 21),
-    ("file_1m", 50, 21),
-    ("file_25m", 3, 15),
-    ("floor_short_string", 20000, 15),
-    ("floor_file_1m", 50, 15),
-    ("floor_file_25m", 3, 15),
-    ("floor_crc32_zlib_25m", 3, 15),
-    ("floor_crc32_isal_25m", 3, 15),
-]
-
-
-class SdkProcess:
-    """One long-lived ``sdk_driver.py`` process: one JSON command per line, one reply per line."""
-
-    def __init__(self, python: Path, api_url: str, our_sdk: bool) -> None:
-        env = dict(os.environ, EV_API_URL=api_url, EV_MAX_FILE_SIZE_IN_MB="25")
-        env.pop("PYTHONPATH", None)
-        if our_sdk:
-            env["PYTHONPATH"] = str(REPO)
-        self.name = "this SDK" if our_sdk else f"published {PUBLISHED_VERSION}"
-        # A neutral working directory: the published SDK must never import this repository's package.
-        self._process = subprocess.Popen(
-            [str(python), str(BENCH_DIR / "sdk_driver.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=tempfile.gettempdir(),
-        )
-        self.expected_root = str(REPO) if our_sdk else str(VENV)
-
-    def ask(self, **command: Any) -> dict[str, Any]:
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(json.dumps(command) + "\n")
-        self._process.stdin.flush()
-        line = self._process.stdout.readline()
-        if not line:
-            raise SystemExit(f"the {self.name} driver exited (see its error output above)")
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    def close(self) -> None:
-        if self._process.poll() is None and self._process.stdin is not None:
-            self._process.stdin.write(json.dumps({"op": "quit"}) + "\n")
-            self._process.stdin.close()
-        self._process.wait(timeout=30)
-
-
-def measure_side_by_side(
-    published: SdkProcess, ours: SdkProcess, curve: Curve, scale: float
-) -> dict[str, Any]:
-    """Alternate samples between the two SDKs so background load hits both alike.
-
-    Each published sample is paired with the adjacent sample of this SDK; the ratio
-    reported is the median of those paired ratios, so a burst of load on the machine
-    (which slows one pair) does not move it.
-    """
-    infos = {}
-    for side in (published, ours):
-        info = side.ask(op="init", app_id=APP_ID, api_key=API_KEY, curve=_sdk_curve_name(curve))
-        if not info["sdk_file"].startswith(side.expected_root):
-            raise SystemExit(f"the {side.name} driver imported the wrong SDK: {info['sdk_file']}")
-        infos[side.name] = info
-    timings: dict[str, dict[str, float]] = {published.name: {}, ours.name: {}}
-    samples: dict[str, dict[str, list[float]]] = {published.name: {}, ours.name: {}}
-    ratios: dict[str, float] = {}
-    for case, batch, sample_count in SDK_CASES:
-        sides = [side for side in (published, ours) if case in infos[side.name]["cases"]]
-        collected: dict[str, list[float]] = {side.name: [] for side in sides}
-        for index in range(max(5, int(sample_count * scale))):
-            for side in sides if index % 2 == 0 else reversed(sides):
-                collected[side.name].append(side.ask(op="sample", case=case, batch=batch)["seconds"])
-        for name, values in collected.items():
-            timings[name][case] = statistics.median(values)
-            samples[name][case] = values
-        if len(sides) == 2:
-            pairs = zip(collected[published.name], collected[ours.name], strict=True)
-            ratios[case] = statistics.median(theirs / mine for theirs, mine in pairs)
-    return {
-        "info": infos,
-        "timings": timings,
-        "paired_ratios": ratios,
-        "samples": samples,
-        "memory": {side.name: side.ask(op="memory") for side in (published, ours)},
-    }
+# --- this SDK's engine alone ---------------------------------------------------------------------
 
 
 def run_engine(*args: str) -> dict[str, Any]:
@@ -273,58 +199,140 @@ def _sdk_curve_name(curve: Curve) -> str:
     return "SECP256K1" if curve is Curve.SECP256K1 else "SECP256R1"
 
 
-# --- report ------------------------------------------------------------------------------------
+# --- measuring -----------------------------------------------------------------------------------
 
 
-def format_seconds(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
+def measure(processes: dict[str, DriverProcess], groups: list[Group], scale: float) -> dict[str, list[float]]:
+    """Samples per ``"process:case"``, the members of a group taking turns round by round."""
+    samples: dict[str, list[float]] = {}
+    for group in groups:
+        members = [member for member in group.members if member[0] in processes]
+        for index in range(max(5, int(group.samples * scale))):
+            # Rotate who goes first, so no member always follows the same one.
+            shift = index % len(members)
+            for process, case in members[shift:] + members[:shift]:
+                seconds = processes[process].ask(op="sample", case=case, batch=group.batch)["seconds"]
+                samples.setdefault(f"{process}:{case}", []).append(seconds)
+    return samples
 
 
-def sdk_table(
-    theirs: dict[str, float], mine: dict[str, float], ratios: dict[str, float], engine: dict[str, float]
-) -> list[str]:
-    lines = [
-        f"{'case':<30} {'published':>11} {'this SDK':>10} {'ratio':>7}  {'target':<12} "
-        f"{'engine only':>11} {'AES-GCM floor':>13}",
+def encryption(curve: Curve, scale: float) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    with key_server() as api_url, ExitStack() as stack:
+        processes = {
+            PUBLISHED: sdk_driver(PUBLISHED_SDK.python(), api_url, ours=False, name=PUBLISHED),
+            OURS: sdk_driver(Path(sys.executable), api_url, ours=True, name=OURS),
+        }
+        for process in processes.values():
+            stack.callback(process.close)
+        infos = {}
+        for name, process in processes.items():
+            infos[name] = process.ask(op="init", app_id=APP_ID, api_key=API_KEY, curve=_sdk_curve_name(curve))
+        expected_roots = {PUBLISHED: str(PUBLISHED_SDK.folder), OURS: str(REPO)}
+        for name, info in infos.items():
+            if not info["sdk_file"].startswith(expected_roots[name]):
+                raise SystemExit(f"the {name} driver imported the wrong SDK: {info['sdk_file']}")
+        samples = measure(processes, ENCRYPT_GROUPS, scale)
+        memory = {name: process.ask(op="memory") for name, process in processes.items()}
+    return samples, {"info": infos, "memory": memory}
+
+
+def attestation(scale: float) -> tuple[dict[str, list[float]], str | None]:
+    """Per-connection attestation; ``(samples, why not measured)``."""
+    if not (VECTORS / "manifest.json").is_file():
+        return {}, f"the AWS Nitro vectors are not at {VECTORS}"
+    if faketime_command() is None:
+        return {}, "Debian's faketime is not installed (apt-get install faketime)"
+    samples: dict[str, list[float]] = {}
+    for group, (name, instant) in zip(ATTESTATION_GROUPS, ATTESTATION_INSTANTS.items(), strict=True):
+        with ExitStack() as stack:
+            processes = {
+                OURS_ATTEST: attestation_driver(ours=True, name=OURS_ATTEST),
+                f"{BINDINGS} {name}": attestation_driver(ours=False, name=BINDINGS, fake_instant=instant),
+            }
+            for process_name, process in processes.items():
+                stack.callback(process.close)
+                cases = None if process_name == OURS_ATTEST else [f"{name}_connection"]
+                process.ask(op="init", impl="ours" if process_name == OURS_ATTEST else "bindings",
+                            vectors=str(VECTORS), cases=cases)
+            samples.update(measure(processes, [group], scale))
+    return samples, None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--curve", default="SECP256K1", help="SECP256K1 (default) or SECP256R1")
+    parser.add_argument("--quick", action="store_true", help="fewer samples; skip the streaming run")
+    parser.add_argument("--stream-size-mib", type=int, default=1024, help="size of the streaming run")
+    parser.add_argument("--output", default=str(BENCH_DIR / "results.json"))
+    parser.add_argument("--chart", default=str(REPO / "docs" / "benchmark.png"))
+    args = parser.parse_args()
+    curve = Curve.from_name(args.curve)
+    scale = 0.25 if args.quick else 1.0
+
+    samples, sdk = encryption(curve, scale)
+    attestation_samples, attestation_skipped = attestation(scale)
+    samples.update(attestation_samples)
+    engine = run_engine("engine", curve.value, str(scale))
+    document = run_engine("decrypt-document", curve.value, "7" if args.quick else "31")
+    stream = None if args.quick else streaming(curve, args.stream_size_mib * MIB)
+
+    info = sdk["info"][OURS]
+    header = (
+        f"evervault benchmark: {platform.machine()}, {os.cpu_count()} CPUs, Python {info['python']}, "
+        f"cryptography {info['cryptography']} (published env: {sdk['info'][PUBLISHED]['cryptography']}), "
+        f"curve {curve.value}; medians of alternating samples; ratio = median of the paired ratios"
+    )
+    rows = [row for row in ROWS if f"{row.ours[0]}:{row.ours[1]}" in samples]
+    results_table = table(rows, samples)
+    lines = [header, *results_table.lines]
+    if attestation_skipped:
+        lines.append(f"(attestation rows not measured: {attestation_skipped})")
+    lines += [
+        "",
+        *crc_lines(samples),
+        "",
+        *engine_lines(engine),
+        "",
+        *memory_lines(sdk["memory"], stream),
+        "",
+        *decrypt_lines(document),
     ]
-    for key, label, target in SDK_ROWS:
-        ratio = ratios[key]
-        verdict = "" if target is None else f">={target:g}x " + ("met" if ratio >= target else "MISSED")
-        floor = mine.get(f"floor_{key}")
-        lines.append(
-            f"{label:<30} {format_seconds(theirs[key]):>11} {format_seconds(mine[key]):>10} {ratio:>6.2f}x  "
-            f"{verdict:<12} {format_seconds(engine[key]) if key in engine else '':>11} "
-            f"{format_seconds(floor) if floor is not None else '':>13}"
-        )
-    return lines
+    print("\n".join(lines))
+    results = {
+        "curve": curve.value,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "rows": results_table.records,
+        "samples": samples,
+        "info": sdk["info"],
+        "memory": sdk["memory"],
+        "engine": engine,
+        "decrypt_document": document,
+        "streaming": stream,
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {args.output}")
+    drawn = chart(results_table.records, Path(args.chart), header)
+    print(f"chart written to {args.chart}" if drawn else "chart not drawn: matplotlib is not installed")
 
 
-def floor_lines(side_by_side: dict[str, Any], published_name: str, our_name: str) -> list[str]:
-    infos, timings = side_by_side["info"], side_by_side["timings"]
-    lines = [
-        "cryptography alone (AES-GCM with the cipher object reused, 12-byte IV; CRC-32 of 25 MiB):",
-        f"  {'':<24} {'this SDK env':>14} {'published env':>14}",
-        f"  {'cryptography version':<24} {infos[our_name]['cryptography']:>14} "
-        f"{infos[published_name]['cryptography']:>14}",
+def crc_lines(samples: dict[str, list[float]]) -> list[str]:
+    def median(key: str) -> str:
+        values = samples.get(key)
+        return format_seconds(statistics.median(values)) if values else "n/a"
+
+    aes, aes_published = median(f"{OURS}:floor_file_25m"), median(f"{PUBLISHED}:floor_file_25m")
+    isal, zlib = median(f"{OURS}:floor_crc32_isal_25m"), median(f"{OURS}:floor_crc32_zlib_25m")
+    return [
+        "the floor's parts for 25 MiB (medians):",
+        f"  AES-GCM alone {aes} (published env: {aes_published}), CRC-32 by ISA-L {isal}, by zlib {zlib}",
     ]
-    for key in (
-        "floor_short_string",
-        "floor_file_1m",
-        "floor_file_25m",
-        "floor_crc32_zlib_25m",
-        "floor_crc32_isal_25m",
-    ):
-        ours = timings[our_name].get(key)
-        theirs = timings[published_name].get(key)
-        lines.append(
-            f"  {key.removeprefix('floor_'):<24} {format_seconds(ours) if ours else 'n/a':>14} "
-            f"{format_seconds(theirs) if theirs else 'n/a':>14}"
-        )
-    return lines
+
+
+def engine_lines(engine: dict[str, float]) -> list[str]:
+    cases = ", ".join(f"{key} {format_seconds(value)}" for key, value in sorted(engine.items()))
+    return [f"the engine alone (Encryptor.encrypt, no facade): {cases}"]
 
 
 def memory_lines(memory: dict[str, dict[str, int]], stream: dict[str, Any] | None) -> list[str]:
@@ -359,59 +367,6 @@ def decrypt_lines(document: dict[str, float]) -> list[str]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--curve", default="SECP256K1", help="SECP256K1 (default) or SECP256R1")
-    parser.add_argument("--quick", action="store_true", help="fewer samples; skip the streaming run")
-    parser.add_argument("--stream-size-mib", type=int, default=1024, help="size of the streaming run")
-    parser.add_argument("--output", default=str(BENCH_DIR / "results.json"))
-    args = parser.parse_args()
-    curve = Curve.from_name(args.curve)
-    scale = 0.25 if args.quick else 1.0
-
-    published_python = published_sdk_python()
-    with key_server() as api_url:
-        published = SdkProcess(published_python, api_url, our_sdk=False)
-        ours = SdkProcess(Path(sys.executable), api_url, our_sdk=True)
-        try:
-            side_by_side = measure_side_by_side(published, ours, curve, scale)
-        finally:
-            published.close()
-            ours.close()
-    engine = run_engine("engine", curve.value, str(scale))
-    document = run_engine("decrypt-document", curve.value, "7" if args.quick else "31")
-    stream = None if args.quick else streaming(curve, args.stream_size_mib * MIB)
-
-    theirs = side_by_side["timings"][published.name]
-    mine = side_by_side["timings"][ours.name]
-    info = side_by_side["info"][ours.name]
-    lines = [
-        f"evervault encrypt benchmark: {platform.machine()}, {os.cpu_count()} CPUs, Python {info['python']}, "
-        f"curve {curve.value}; medians of alternating samples; ratio = median of paired "
-        "published / this SDK",
-        *sdk_table(theirs, mine, side_by_side["paired_ratios"], engine),
-        "",
-        *floor_lines(side_by_side, published.name, ours.name),
-        "",
-        *memory_lines(side_by_side["memory"], stream),
-        "",
-        *decrypt_lines(document),
-    ]
-    print("\n".join(lines))
-    results = {
-        "curve": curve.value,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "side_by_side": side_by_side,
-        "ratios": {key: side_by_side["paired_ratios"][key] for key, _, _ in SDK_ROWS},
-        "targets": {key: target for key, _, target in SDK_ROWS},
-        "engine": engine,
-        "decrypt_document": document,
-        "streaming": stream,
-    }
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ from evervault.api import (
     encrypt,
     encrypt_file,
     init,
+    reset,
     run,
 )
+from evervault.domain.attestation.policy import UnsafeSkipPcrChecks
 from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
 from evervault.errors import __all__ as _error_names
 from evervault.services.async_client import AsyncClient
@@ -35,6 +37,7 @@ __all__ = [
     "Curves",
     "RelayPoolManager",
     "RetryPolicy",
+    "UnsafeSkipPcrChecks",
     "__version__",
     "attestable_cage_session",
     "attestable_enclave_session",
@@ -48,6 +51,7 @@ __all__ = [
     "encrypt",
     "encrypt_file",
     "init",
+    "reset",
     "run",
     *_error_names,
 ]

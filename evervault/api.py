@@ -10,16 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
-from evervault.domain.encryption import Encrypted
 from evervault.domain.errors import ConfigurationError, InvalidArgumentError
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.services import relay as _relay
 from evervault.services.client import Client
 from evervault.services.file_streams import FileDestination, FileSource
 from evervault.services.retry import RetryPolicy
+
+_K = TypeVar("_K")  # the key type of an encrypted or decrypted dict (keys stay readable)
 
 if TYPE_CHECKING:
     import requests
@@ -74,6 +75,21 @@ def init(
         _relay.enable_outbound_relay(client, domains or None, debug_requests)
 
 
+def reset() -> None:
+    """Undo :func:`init`: disable its Outbound Relay, close the client, forget the configuration.
+
+    Afterwards every function raises :class:`ConfigurationError` until :func:`init` is
+    called again. Tests use it (the pytest plugin's ``evervault_facade`` fixture does) so
+    that one test's ``init`` never leaks into the next.
+    """
+    global _client
+    with _client_lock:
+        previous, _client = _client, None
+    if previous is not None:
+        _relay.disable_outbound_relay(previous)  # only a relay this client enabled
+        previous.close()
+
+
 def current_client() -> Client:
     """The client :func:`init` created; :class:`ConfigurationError` before ``init``."""
     client = _client
@@ -84,7 +100,23 @@ def current_client() -> Client:
     return client
 
 
-def encrypt(data: object, role: str | None = None) -> Encrypted:
+@overload
+def encrypt(data: str | int | float, role: str | None = None) -> str: ...
+@overload
+def encrypt(data: bytes | bytearray, role: str | None = None) -> bytes: ...
+@overload
+def encrypt(data: dict[_K, Any], role: str | None = None) -> dict[_K, Any]: ...
+@overload
+def encrypt(data: list[Any], role: str | None = None) -> list[Any]: ...
+@overload
+def encrypt(data: tuple[Any, ...], role: str | None = None) -> tuple[Any, ...]: ...
+@overload
+def encrypt(data: set[Any], role: str | None = None) -> set[str]: ...
+@overload
+def encrypt(data: frozenset[Any], role: str | None = None) -> frozenset[str]: ...
+@overload
+def encrypt(data: object, role: str | None = None) -> Any: ...
+def encrypt(data: object, role: str | None = None) -> Any:
     """Encrypt a value, a container of values, or file bytes for this app."""
     client = _client  # current_client() inlined: encrypt is a ~1 us hot path
     if client is None:
@@ -100,6 +132,14 @@ def encrypt_file(src: FileSource, dst: FileDestination, *, chunk_size: int = DEF
     return current_client().encrypt_file(src, dst, chunk_size=chunk_size)
 
 
+@overload
+def decrypt(data: bytes | bytearray) -> bytes: ...
+@overload
+def decrypt(data: dict[_K, Any]) -> dict[_K, Any]: ...
+@overload
+def decrypt(data: list[Any]) -> list[Any]: ...
+@overload
+def decrypt(data: object) -> Any: ...  # a str holds any primitive: str, int, float, bool
 def decrypt(data: object) -> Any:
     """Decrypt ``str``/``dict``/``list`` (typed JSON back) or ``bytes``/``bytearray`` (bytes back)."""
     return current_client().decrypt(data)
@@ -150,7 +190,9 @@ def cage_requests_session(cage_attestation_data: object = None, **options: Any) 
 
     ``cage_attestation_data`` maps cage names to expected PCRs (``{"my-cage": {"pcr_8": "..."}}``),
     or is a list of such dicts for roll-over; a callable value is a provider polled in the
-    background.
+    background. A value that would check nothing (``None``, ``[]``, ``{"pcr_8": None}``, an
+    empty set in a list) raises ``InvalidPCRsError``; ``evervault.UnsafeSkipPcrChecks()`` skips
+    the PCR check by name, and every session built with it logs a warning.
     """
     return _attested_session(SEED_CAGES, cage_attestation_data, None, options)
 

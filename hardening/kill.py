@@ -139,5 +139,9 @@ def run_kill_cycles(
             result.writes += writers.writes
             result.cycles += 1
     result.acknowledged_keys = len(acknowledged)
-    result.leftovers = [path.name for path in data_dir.iterdir() if path.name.startswith(".")]
+    # Temporary files are dot-files named after their target (``.state.json.<random>``);
+    # ``.lock`` is the data directory's lock file and belongs there.
+    result.leftovers = [
+        path.name for path in data_dir.iterdir() if path.name.startswith(".") and path.name != ".lock"
+    ]
     return result

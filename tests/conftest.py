@@ -10,3 +10,10 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("evervault-suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("evervault-suite")
+
+# `evervault-local serve` listens on a fixed port by default; every emulator a test starts
+# (child processes inherit this) takes a free port instead, so test runs never collide with
+# each other or with an emulator the developer has running.
+import os  # noqa: E402
+
+os.environ.setdefault("EVERVAULT_LOCAL_PORT", "0")

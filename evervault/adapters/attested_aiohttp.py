@@ -96,12 +96,14 @@ class AttestedTCPConnector(aiohttp.TCPConnector):
                 f"{req.url.scheme}://{host} cannot be attested through a proxy or without TLS; "
                 "use https:// without a proxy.",
             )
+        port = req.url.port or HTTPS_PORT
+        loop = asyncio.get_running_loop()
+        # No usable PCR policy: fail before connecting. It may call a provider, so not on the loop.
+        await loop.run_in_executor(None, self.attestation_gate.require_policy, host, port)
         protocol = await super()._create_connection(req, traces, timeout)
         try:
             session = _tls_session(protocol)
-            await asyncio.get_running_loop().run_in_executor(
-                None, self.attestation_gate.attest, host, req.url.port or HTTPS_PORT, session
-            )
+            await loop.run_in_executor(None, self.attestation_gate.attest, host, port, session)
         except BaseException:
             protocol.close()
             raise

@@ -105,10 +105,12 @@ class AttestedHTTPSConnection(ResolvingHTTPSConnection):
         self._attestation_gate = attestation_gate
 
     def connect(self) -> None:
-        super().connect()
         gate = self._attestation_gate
         if gate is None or not gate.covers(self.host):
+            super().connect()
             return
+        gate.require_policy(self.host, self.port)  # no usable PCR policy: not even a SYN
+        super().connect()
         try:
             gate.attest(self.host, self.port, _tls_session(self.sock))
         except BaseException:

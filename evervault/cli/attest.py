@@ -1,10 +1,13 @@
 """``evervault attest``: verify Nitro attestation documents offline or against a live host.
 
-    evervault attest verify --cert FILE [--doc FILE] [--pcrs JSON] [--at UNIX_SECONDS]
-    evervault attest url https://host[:port] [--pcrs JSON]
+    evervault attest verify --cert FILE [--doc FILE] [--pcrs JSON] [--at UNIX_SECONDS] [--json]
+    evervault attest url https://host[:port] [--pcrs JSON] [--json]
 
-Prints ``valid`` (exit 0) or ``invalid: <kind>: <reason>`` (exit 1); usage and I/O errors
-print ``error: ...`` (exit 2).
+Prints ``valid`` (exit 0) or ``invalid: <kind>: <reason>`` (exit 1); with ``--json`` one JSON
+object instead (same exit codes). Usage and I/O errors print ``error: ...`` (exit 2); a
+``--pcrs`` that is malformed or would check nothing (``null``, ``{}``, ``[]``,
+``{"pcr_8": null}``, ``[{}]``) is such a usage error. Without ``--pcrs`` the document, chain,
+signature and TLS binding are still verified, and stderr says that no PCRs were checked.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import math
 import socket
 import ssl
+import sys
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,11 +31,18 @@ from evervault.cli import UsageError
 from evervault.domain.attestation.certificates import load_certificate
 from evervault.domain.attestation.chain import NitroTrustRoot
 from evervault.domain.attestation.cose import COSE_SIGN1_TAG
+from evervault.domain.attestation.document import AttestationDocument
 from evervault.domain.attestation.hosts import WELL_KNOWN_PATH
-from evervault.domain.attestation.policy import AnyOf, pcr_policy_from
+from evervault.domain.attestation.policy import (
+    PCR_INDEX_BY_FIELD,
+    AnyOf,
+    PcrPolicy,
+    UnsafeSkipPcrChecks,
+    pcr_policy_from,
+)
 from evervault.domain.attestation.san import document_from_certificate, has_embedded_document
 from evervault.domain.attestation.verifier import verify
-from evervault.domain.errors import AttestationError
+from evervault.domain.errors import AttestationError, InvalidPCRsError
 
 _CBOR_ARRAY_OF_4 = 0x84
 _CBOR_TAG_18 = 0xC0 | COSE_SIGN1_TAG
@@ -66,7 +77,15 @@ def _register_url(actions: Any) -> None:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--pcrs", default="{}", help='expected PCRs as JSON: {"pcr_8": "..."} or a list of them'
+        "--pcrs",
+        metavar="JSON",
+        help='expected PCRs as JSON: {"pcr_8": "..."} or a list of such sets (roll-over); '
+        "without it no PCRs are checked, and stderr says so",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object: {"valid", "kind", "reason", "pcrs_checked", ...}',
     )
     parser.add_argument(
         "--trust-root-for-testing-only",
@@ -77,8 +96,8 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def run_verify(arguments: argparse.Namespace) -> int:
     at = _instant(arguments.at)
+    policy = _policy(arguments.pcrs)
     try:
-        policy = _policy(arguments.pcrs)
         trust_root = _trust_root(arguments.trust_root_for_testing_only)
         certificate = load_certificate(_read(arguments.cert), what=arguments.cert)
         document = (
@@ -86,11 +105,10 @@ def run_verify(arguments: argparse.Namespace) -> int:
             if arguments.doc
             else document_from_certificate(certificate)
         )
-        verify(document, certificate, at=at, policy=policy, trust_root=trust_root)
+        verified = verify(document, certificate, at=at, policy=policy, trust_root=trust_root)
     except AttestationError as failure:
-        return _report_invalid(failure)
-    print("valid")
-    return 0
+        return _report(arguments, policy, failure)
+    return _report(arguments, policy, verified)
 
 
 def run_url(arguments: argparse.Namespace) -> int:
@@ -98,16 +116,15 @@ def run_url(arguments: argparse.Namespace) -> int:
     address = _address(arguments.connect_to) or (host, port)
     if not 0 < arguments.timeout < math.inf:
         raise UsageError(f"--timeout must be a positive number of seconds, got {arguments.timeout}")
+    policy = _policy(arguments.pcrs)
     try:
-        policy = _policy(arguments.pcrs)
         trust_root = _trust_root(arguments.trust_root_for_testing_only)
         certificate = _peer_certificate(host, address, arguments.ca_bundle, arguments.timeout)
         document = _live_document(certificate, host, port, address, arguments.ca_bundle)
-        verify(document, certificate, at=_instant(None), policy=policy, trust_root=trust_root)
+        verified = verify(document, certificate, at=_instant(None), policy=policy, trust_root=trust_root)
     except AttestationError as failure:
-        return _report_invalid(failure)
-    print("valid")
-    return 0
+        return _report(arguments, policy, failure)
+    return _report(arguments, policy, verified)
 
 
 def decode_document_file(data: bytes) -> bytes:
@@ -120,10 +137,50 @@ def decode_document_file(data: bytes) -> bytes:
         return data  # neither form: let the verifier report it as malformed CBOR
 
 
-def _report_invalid(failure: AttestationError) -> int:
-    reason = str(failure).removeprefix(f"Attestation failed ({failure.kind}): ")
-    print(f"invalid: {failure.kind}: {reason}")
-    return 1
+def _report(
+    arguments: argparse.Namespace, policy: PcrPolicy, outcome: AttestationDocument | AttestationError
+) -> int:
+    """Print the verdict (text or JSON); exit status 0 for valid, 1 for invalid."""
+    if not policy.checks_pcrs:
+        print(
+            "note: no PCRs were checked (pass --pcrs JSON to check the enclave's measurements)",
+            file=sys.stderr,
+        )
+    valid = isinstance(outcome, AttestationDocument)
+    if arguments.json:
+        print(json.dumps(verdict_json(policy, outcome)))
+    elif isinstance(outcome, AttestationError):
+        print(f"invalid: {outcome.kind}: {outcome.reason}")
+    else:
+        print("valid")
+    return 0 if valid else 1
+
+
+def verdict_json(policy: PcrPolicy, outcome: AttestationDocument | AttestationError) -> dict[str, Any]:
+    """The ``--json`` object: the verdict, what was checked, and the document when valid."""
+    failure = outcome if isinstance(outcome, AttestationError) else None
+    document = outcome if isinstance(outcome, AttestationDocument) else None
+    return {
+        "valid": failure is None,
+        "kind": None if failure is None else failure.kind,
+        "reason": None if failure is None else failure.reason,
+        "pcrs_checked": policy.checks_pcrs,
+        "expected_pcrs": (
+            [alternative.expected() for alternative in policy.alternatives]
+            if isinstance(policy, AnyOf)
+            else None
+        ),
+        "document": None if document is None else _document_summary(document),
+    }
+
+
+def _document_summary(document: AttestationDocument) -> dict[str, Any]:
+    """What a caller needs to pin this enclave: its module, timestamp and checkable PCRs."""
+    return {
+        "module_id": document.module_id,
+        "timestamp_ms": document.timestamp_ms,
+        "pcrs": {name: document.pcr_hex(index) for name, index in PCR_INDEX_BY_FIELD.items()},
+    }
 
 
 def _https_origin(url: str) -> tuple[str, int]:
@@ -148,12 +205,28 @@ def _instant(unix_seconds: int | None) -> datetime:
         raise UsageError(f"--at {unix_seconds} is not a representable Unix time ({exc})") from None
 
 
-def _policy(pcrs_json: str) -> AnyOf:
+def _policy(pcrs_json: str | None) -> PcrPolicy:
+    """The policy ``--pcrs`` asks for; without it, explicitly none (reported on stderr)."""
+    if pcrs_json is None:
+        return UnsafeSkipPcrChecks()
     try:
         value = json.loads(pcrs_json)
     except ValueError as exc:
-        raise UsageError(f"--pcrs is not valid JSON ({exc})") from exc
-    return pcr_policy_from(value)
+        raise UsageError(f"--pcrs is not valid JSON ({exc})") from None
+    try:
+        return pcr_policy_from(value)
+    except InvalidPCRsError as exc:
+        if exc.checks_nothing:
+            raise UsageError(
+                f"--pcrs {_shortened(pcrs_json)} would check no PCRs; give at least one set such "
+                'as {"pcr_8": "<96 hex characters>"}, or omit --pcrs to verify without checking PCRs'
+            ) from None
+        raise UsageError(f"--pcrs: {exc.reason}") from None
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _trust_root(path: str | None) -> NitroTrustRoot:

@@ -31,7 +31,7 @@ from evervault.domain.errors import (
 
 try:  # ISA-L's CRC-32 is ~13x faster than zlib's on large files; same polynomial and result.
     from isal.isal_zlib import crc32 as _crc32
-except ImportError:  # pragma: no cover - depends on the optional 'fast' extra
+except ImportError:  # pragma: no cover - platforms without an isal wheel (see pyproject.toml)
     from zlib import crc32 as _crc32
 
 MAGIC = b"%EVENC"

@@ -190,23 +190,32 @@ class AttestationError(EvervaultError):
     """An enclave's attestation failed; no request byte was sent.
 
     ``kind`` is one of the failure kinds of the Nitro vector manifest
-    (``pcr-mismatch``, ``expired``, ``untrusted-chain``, ``bad-signature``, ...).
+    (``pcr-mismatch``, ``expired``, ``untrusted-chain``, ``bad-signature``, ...);
+    ``reason`` is what differed and what to do, without the ``Attestation failed (kind):``
+    prefix of the message (for tools that print the kind themselves).
     """
 
-    def __init__(self, message: str | None = None, *, kind: str = "invalid") -> None:
+    def __init__(
+        self, message: str | None = None, *, kind: str = "invalid", reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.reason = reason if reason is not None else (message or "")
 
 
 class InvalidPCRsError(AttestationError, InvalidArgumentError):
-    """Expected PCR values that are not valid hex measurements (or unknown PCR keys).
+    """Expected PCRs that cannot be used: not hex measurements, unknown PCR keys, or a value
+    that would check nothing (``None``, ``{}``, ``[]``, ``{"pcr_8": None}``, ...).
 
-    Raised when the policy is built, before any connection: such a value can never match a
-    document, so it is both a bad argument and an attestation failure of kind ``pcr-mismatch``.
+    Raised when the policy is built or a provider answers, before any byte is sent: such a
+    value can never be a meaningful check, so it is both a bad argument and an attestation
+    failure of kind ``pcr-mismatch``. Skipping PCR checks takes ``UnsafeSkipPcrChecks()``.
+    ``checks_nothing`` is true when the value was refused because it constrains no PCR at all.
     """
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, checks_nothing: bool = False) -> None:
         super().__init__(message, kind="pcr-mismatch")
+        self.checks_nothing = checks_nothing
 
 
 # Published SDK exception names, kept importable so ``except`` clauses keep working.

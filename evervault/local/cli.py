@@ -1,13 +1,16 @@
 """``evervault-local``: run the local Evervault emulator (``serve``) or the README flow (``demo``).
 
-``serve`` prints exactly one JSON line on stdout, then serves until SIGINT/SIGTERM::
+``serve`` listens on 127.0.0.1:7710 (``--port 0``: a free port; the relay proxy takes the
+next port, ``--relay-port``), prints exactly one JSON line on stdout, then serves until
+SIGINT/SIGTERM::
 
-    {"api_url": "http://127.0.0.1:PORT/", "app_id": "app_...", "api_key": "ev:key:...",
-     "ca_url": "http://127.0.0.1:PORT/ca.crt", "data_dir": "...", "run_url": "...", "functions": [...]}
+    {"api_url": "http://127.0.0.1:7710/", "app_id": "app_...", "api_key": "ev:key:...",
+     "ca_url": "http://127.0.0.1:7710/ca.crt", "data_dir": "...", "run_url": "...", "functions": [...]}
 
+``--print env`` prints one shell line instead (``export EV_API_URL=... EV_APP_ID=...``).
 Use ``api_url`` as ``EV_API_URL`` and ``ca_url`` as ``EV_CERT_HOSTNAME``. The data
 directory holds the app's private keys: keep it to keep old ciphertexts decryptable;
-losing it is the only way to lose them.
+losing it is the only way to lose them. ``--log-level info`` logs one line per request.
 """
 
 from __future__ import annotations
@@ -17,22 +20,38 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEED_CAGES_HOST
 from evervault.domain.errors import EvervaultError
 from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, load_functions_file, parse_function_option
-from evervault.local.runner import DEFAULT_HOST, EmulatorOptions, start_emulator
+from evervault.local.runner import DEFAULT_HOST, DEFAULT_PORT, EmulatorInfo, EmulatorOptions, start_emulator
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
 )
+from evervault.local.serving_file import read_serving_file, remove_serving_file, write_serving_file
+from evervault.services.version import SDK_VERSION
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 MAX_PORT = 65535
+PRINT_FORMATS = ("json", "env")
+PORT_VARIABLE = "EVERVAULT_LOCAL_PORT"  # overrides the default port (e.g. 0 in CI jobs side by side)
+
+
+def _default_port() -> int:
+    value = os.environ.get(PORT_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_PORT
+    if not value.isdigit() or int(value) > MAX_PORT:
+        raise EvervaultError(f"{PORT_VARIABLE} must be a port number 0-{MAX_PORT}, got {value!r}.")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if arguments.command == "serve":
-            return asyncio.run(serve(serve_options(arguments)))
+            return asyncio.run(serve(serve_options(arguments), print_format=arguments.print_format))
+        if arguments.command == "env":
+            return print_settings(arguments.data_dir, arguments.wait, arguments.print_format)
+        if arguments.command == "conformance":
+            from evervault.local.conformance import cli as conformance_cli
+
+            return conformance_cli.run(arguments)
         from evervault.local.demo import run_demo
 
         return run_demo()
@@ -52,6 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # The reader went away (`evervault-local demo | head -3`): stop quietly. Later writes
+        # (the interpreter's final flush included) go to /dev/null instead of raising again.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,17 +99,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evervault-local",
         description="A local Evervault API emulator for offline development and tests.",
     )
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {SDK_VERSION}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="info: also one access-log line per request on stderr (default warning)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve the emulated API until SIGINT/SIGTERM")
     _add_serve_arguments(serve_parser)
     commands.add_parser("demo", help="start an emulator and run the README flow against it with this SDK")
+    env_parser = commands.add_parser(
+        "env", help="print the settings of the emulator serving --data-dir (for eval in a shell)"
+    )
+    env_parser.add_argument("--data-dir", required=True, help="the --data-dir the emulator serves")
+    env_parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for it to start"
+    )
+    env_parser.add_argument("--print", dest="print_format", choices=PRINT_FORMATS, default="env")
+    from evervault.local.conformance.cli import add_parser as add_conformance_parser
+
+    add_conformance_parser(commands)
     return parser
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port of the API (default {DEFAULT_PORT}, or ${PORT_VARIABLE}); 0 picks a free one",
+    )
+    parser.add_argument(
+        "--relay-port",
+        type=int,
+        default=None,
+        help="port of the Outbound Relay proxy (default: --port + 1, or a free one with --port 0)",
+    )
+    parser.add_argument(
+        "--print",
+        dest="print_format",
+        choices=PRINT_FORMATS,
+        default="json",
+        help="what to print once listening: one JSON line (default) or one shell 'export' line",
+    )
     parser.add_argument(
         "--data-dir",
         help="state directory (app id, API keys, private keys); default: a new temporary directory. "
@@ -150,8 +225,15 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
     if arguments.functions_file:
         functions = [*load_functions_file(arguments.functions_file), *functions]
     relay = arguments.relay_destination
+    if arguments.port is None:
+        arguments.port = _default_port()
     if not 0 <= arguments.port <= MAX_PORT:
         raise EvervaultError(f"--port must be 0 (any free port) to {MAX_PORT}, got {arguments.port}.")
+    relay_port = arguments.relay_port
+    if relay_port is None:
+        relay_port = arguments.port + 1 if 0 < arguments.port < MAX_PORT else 0
+    if not 0 <= relay_port <= MAX_PORT:
+        raise EvervaultError(f"--relay-port must be 0 (any free port) to {MAX_PORT}, got {relay_port}.")
     return EmulatorOptions(
         host=arguments.host,
         port=arguments.port,
@@ -164,6 +246,7 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         max_file_bytes=int(_positive("--max-file-bytes", arguments.max_file_bytes)),
         relay_poll_interval=_positive("--relay-poll-interval", arguments.relay_poll_interval),
         relay_proxy=not arguments.no_relay,
+        relay_port=relay_port,
         relay_upstream_ca_file=arguments.relay_upstream_ca,
         enclave_name=arguments.enclave,
         enclave_host_suffix=arguments.enclave_host_suffix,
@@ -176,19 +259,63 @@ def _positive(option: str, value: float) -> float:
     return value
 
 
-async def serve(options: EmulatorOptions) -> int:
-    """Serve until SIGINT or SIGTERM; print the JSON line once listening."""
+async def serve(options: EmulatorOptions, print_format: str = "json") -> int:
+    """Serve until SIGINT or SIGTERM; print the JSON (or ``export``) line once listening."""
     running = await start_emulator(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    print(json.dumps(running.info.to_json()), flush=True)
+    data_dir = running.info.data_dir
     try:
+        write_serving_file(data_dir, running.info.to_json())
+        print(startup_line(running.info, print_format), flush=True)
         await stop.wait()
     finally:
+        remove_serving_file(data_dir)
         await running.stop()
     return 0
+
+
+def print_settings(data_dir: str, wait_seconds: float, print_format: str) -> int:
+    """``evervault-local env``: the running emulator's line, as ``serve`` printed it."""
+    settings = read_serving_file(data_dir, wait_seconds)
+    settings.pop("pid", None)
+    print(startup_line(EmulatorInfo.from_json(settings), print_format), flush=True)
+    return 0
+
+
+def startup_line(info: EmulatorInfo, print_format: str) -> str:
+    """The line ``serve`` prints: JSON, or ``export NAME=value ...`` for a POSIX shell."""
+    if print_format == "env":
+        return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in shell_variables(info))
+    return json.dumps(info.to_json())
+
+
+def shell_variables(info: EmulatorInfo) -> list[tuple[str, str]]:
+    """``EV_*`` for SDKs (plus app id and key), and how to reach an ``--enclave`` simulator."""
+    variables = [
+        ("EV_API_URL", info.api_url),
+        ("EV_APP_ID", info.app_id),
+        ("EV_API_KEY", info.api_key),
+        ("EV_CERT_HOSTNAME", info.ca_url),
+    ]
+    if info.relay_url is not None:
+        variables.append(("EV_TUNNEL_HOSTNAME", info.relay_url))
+    if info.enclave is not None:
+        variables.extend(_enclave_variables(info.enclave))
+    return variables
+
+
+def _enclave_variables(enclave: dict[str, Any]) -> list[tuple[str, str]]:
+    prefix = "EVERVAULT_LOCAL_ENCLAVE_"
+    return [
+        (prefix + "URL", str(enclave["url"])),
+        (prefix + "ADDRESS", str(enclave["address"])),
+        (prefix + "CA_BUNDLE", str(enclave["ca_bundle"])),
+        (prefix + "TRUST_ROOT", str(enclave["trust_root"])),
+        (prefix + "PCRS", json.dumps(enclave["expected_pcrs"])),
+    ]
 
 
 if __name__ == "__main__":

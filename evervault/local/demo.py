@@ -1,4 +1,4 @@
-"""``evervault-local demo``: the seed README's flow, end to end, against a local emulator.
+"""``evervault-local demo``: the README's SDK calls, end to end, against a local emulator.
 
 It starts an emulator in this process (fresh temporary data directory), points this
 SDK at it exactly as an application would (``EV_API_URL``), and runs each step of the

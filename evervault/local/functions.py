@@ -216,6 +216,10 @@ class FunctionRunner:
     def get(self, name: str) -> RegisteredFunction | None:
         return self._functions.get(name)
 
+    def clear_records(self) -> None:
+        """Forget every kept run (``POST _local/reset``); runs still going finish unrecorded."""
+        self._records.clear()
+
     def record(self, run_id: str) -> RunRecord | None:
         return self._records.get(run_id)
 

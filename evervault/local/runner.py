@@ -12,10 +12,14 @@ plugin and any synchronous code::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import socket
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ from aiohttp import web
 from evervault.domain.attestation.hosts import SEED_CAGES_HOST
 from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import ConfigurationError
+from evervault.local.data_lock import DataDirectoryLock
 from evervault.local.enclave import EnclaveSimulator
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -47,6 +52,11 @@ if TYPE_CHECKING:
     from evervault.services.client import Client
 
 DEFAULT_HOST = "127.0.0.1"
+# The fixed port of ``evervault-local serve`` (the library and the pytest plugin default to a
+# free port instead). Above 1024 (no privileges), below every OS's ephemeral range (so never
+# handed out to an outgoing connection), and clear of the usual local mocks (stripe-mock
+# 12111, LocalStack 4566, moto 5000, Meilisearch 7700). The relay proxy takes the next one.
+DEFAULT_PORT = 7710
 _START_TIMEOUT_SECONDS = 30.0
 
 
@@ -65,6 +75,7 @@ class EmulatorOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     relay_proxy: bool = True
+    relay_port: int = 0
     relay_upstream_ca_file: str | None = None
     enclave_name: str | None = None
     enclave_host_suffix: str = SEED_CAGES_HOST
@@ -91,6 +102,13 @@ class EmulatorInfo:
         body = asdict(self)
         body["functions"] = list(self.functions)
         return {key: value for key, value in body.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> EmulatorInfo:
+        """The inverse of :meth:`to_json` (unknown keys are ignored)."""
+        known = {name: body[name] for name in cls.__dataclass_fields__ if name in body}
+        known["functions"] = tuple(known.get("functions", ()))
+        return cls(**known)
 
     def environment(self) -> dict[str, str]:
         """The published SDK's variables pointing at this emulator (``EV_API_URL`` etc.)."""
@@ -119,9 +137,11 @@ class RunningEmulator:
         info: EmulatorInfo,
         state: LocalState,
         threaded: Sequence[RelayProxy | EnclaveSimulator] = (),
+        lock: DataDirectoryLock | None = None,
     ) -> None:
         self._runner = runner
         self._threaded = list(threaded)
+        self._lock = lock
         self.info = info
         self.state = state
 
@@ -131,18 +151,33 @@ class RunningEmulator:
             # These join their worker threads: keep the event loop free meanwhile.
             await loop.run_in_executor(None, server.stop)
         await self._runner.cleanup()
+        if self._lock is not None:
+            self._lock.release()
 
 
 async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
-    """Open (or create) the data directory and serve the API on ``options.host:port``."""
-    state = _open_state(options)
-    functions = registered_functions(state, options)
-    ca = LocalCA.load_or_create(state.data_dir)
-    runner = await _serve_api(state, functions, ca, options)
+    """Open (or create) the data directory and serve the API on ``options.host:port``.
+
+    The data directory is locked while the emulator runs: a second emulator on it fails
+    with a :class:`ConfigurationError` naming the directory.
+    """
+    data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
+    lock = _lock_data_dir(data_dir)
+    try:
+        state = _open_state(options, data_dir)
+        functions = registered_functions(state, options)
+        ca = LocalCA.load_or_create(state.data_dir)
+        runner = await _serve_api(state, functions, ca, options)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     try:
         relay, enclave = _start_side_servers(state, ca, options)
     except BaseException:
         await runner.cleanup()
+        if lock is not None:
+            lock.release()
         raise
     api_url = _base_url(options.host, _bound_port(runner))
     info = EmulatorInfo(
@@ -158,7 +193,16 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         enclave=None if enclave is None else _enclave_json(enclave),
     )
     threaded = [server for server in (relay, enclave) if server is not None]
-    return RunningEmulator(runner, info, state, threaded)
+    return RunningEmulator(runner, info, state, threaded, lock)
+
+
+def _lock_data_dir(data_dir: str) -> DataDirectoryLock | None:
+    path = Path(data_dir).expanduser().resolve()
+    with contextlib.suppress(OSError):  # LocalState reports a directory it cannot create
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.is_dir():
+        return None
+    return DataDirectoryLock(path).acquire()
 
 
 async def _serve_api(
@@ -178,10 +222,31 @@ async def _serve_api(
         await web.TCPSite(runner, options.host, options.port).start()
     except OSError as error:
         await runner.cleanup()
-        raise ConfigurationError(
-            f"Cannot listen on {options.host}:{options.port} ({error.strerror}); choose another --port."
-        ) from None
+        raise ConfigurationError(listen_error_message(options.host, options.port, error)) from None
     return runner
+
+
+def listen_error_message(host: str, port: int, error: OSError) -> str:
+    """Why ``host:port`` cannot be bound, and which option to change."""
+    reason = error.strerror or str(error)
+    where = f"{host}:{port}"
+    if isinstance(error, socket.gaierror):
+        return f"--host {host!r} is not a valid address or resolvable host name ({reason}); try 127.0.0.1."
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"--host {host} is not an address of this machine ({reason}); use 127.0.0.1, ::1, "
+            "0.0.0.0 or one of this machine's addresses."
+        )
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Cannot listen on {where}: the port is already in use (another evervault-local?). "
+            "Stop the other server, or choose another --port (0 picks a free one)."
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"Cannot listen on {where} ({reason}): ports below 1024 need privileges; choose another --port."
+        )
+    return f"Cannot listen on {where} ({reason}); check --host and --port."
 
 
 def _start_side_servers(
@@ -209,10 +274,16 @@ def _start_enclave(state: LocalState, options: EmulatorOptions) -> EnclaveSimula
 
 def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
     info = simulator.info
+    # The trust root also as a file, next to the TLS CA bundle (removed with it on stop), for
+    # `evervault attest url --trust-root-for-testing-only FILE`.
+    trust_root = Path(info.ca_bundle_path).with_name("trust-root.pem")
+    trust_root.write_bytes(info.root_certificate_pem)
     return {
         "hostname": info.hostname,
+        "url": info.url,
         "address": f"{info.address[0]}:{info.address[1]}",
         "ca_bundle": info.ca_bundle_path,
+        "trust_root": str(trust_root),
         "trust_root_pem": info.root_certificate_pem.decode("ascii"),
         "expected_pcrs": info.expected_pcrs,
     }
@@ -229,16 +300,14 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
         upstream_ca_file=options.relay_upstream_ca_file,
     )
     try:
-        proxy.start(options.host, 0)
+        proxy.start(options.host, options.relay_port)
     except OSError as error:
-        raise ConfigurationError(
-            f"Cannot start the relay proxy on {options.host} ({error.strerror})."
-        ) from None
+        message = listen_error_message(options.host, options.relay_port, error)
+        raise ConfigurationError("Relay proxy: " + message.replace("--port", "--relay-port")) from None
     return proxy
 
 
-def _open_state(options: EmulatorOptions) -> LocalState:
-    data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
+def _open_state(options: EmulatorOptions, data_dir: str) -> LocalState:
     state = LocalState.load_or_create(data_dir)
     if options.functions:
         state.set_functions(options.functions)

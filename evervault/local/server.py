@@ -14,6 +14,7 @@ Paths are relative to the API URL (``EV_API_URL``), which is the server root:
 ``GET  ca.crt`` (Relay CA, ``EV_CERT_HOSTNAME``)   none
 ``GET/PUT _local/relay-destinations``              Api-Key with every permission
 ``POST _local/api-keys``                           Api-Key with every permission
+``POST _local/reset``                              Api-Key with every permission
 ``GET  _local/health``                             none
 ================================================  ==========================  ==================
 
@@ -39,8 +40,10 @@ from evervault.domain.errors import (
     ApiError,
     InvalidArgumentError,
 )
+from evervault.local.access_log import access_log_middleware
 from evervault.local.auth import Authenticator, Presented, Scheme, presented_credential
 from evervault.local.functions import FunctionRunner, RegisteredFunction, RunRecord
+from evervault.local.paths import merge_slashes_middleware
 from evervault.local.problems import bad_request, not_found, problem_middleware
 from evervault.local.state import LocalState, Permission, RelayDestination
 from evervault.local.streaming_decrypt import stream_decrypted_file
@@ -82,7 +85,12 @@ def create_app(
         raise InvalidArgumentError("max_body_bytes must be a positive number of bytes.")
     if settings.max_file_bytes is not None and settings.max_file_bytes <= 0:
         raise InvalidArgumentError("max_file_bytes must be a positive number of bytes.")
-    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    # Repeated slashes are merged first (the merged request then runs the whole chain); the
+    # access log comes next so that it sees the status of Problem JSON answers too.
+    app = web.Application(
+        middlewares=[merge_slashes_middleware, access_log_middleware, problem_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     emulator = Emulator(state, functions, settings)
     emulator.add_routes(app.router)
     app.on_cleanup.append(emulator.close)
@@ -115,6 +123,7 @@ class Emulator:
         router.add_get("/_local/relay-destinations", self.get_relay_destinations)
         router.add_put("/_local/relay-destinations", self.put_relay_destinations)
         router.add_post("/_local/api-keys", self.create_api_key)
+        router.add_post("/_local/reset", self.reset)
         router.add_get("/_local/health", self.health)
 
     async def close(self, _app: web.Application) -> None:
@@ -309,6 +318,19 @@ class Emulator:
         return json_response(
             {"apiKey": key.value, "permissions": sorted(p.value for p in key.permissions)}, status=201
         )
+
+    async def reset(self, request: web.Request) -> web.Response:
+        """Forget everything tests create; keep the app (id, keys, admin key) and its Functions.
+
+        Wiped: client-side and run tokens, Function run records, relay destinations and every
+        API key except the admin key. Kept: the app id, its private keys (old ciphertexts stay
+        decryptable) and the admin key, so the settings ``serve`` printed stay valid.
+        """
+        admin = self.auth.require_admin(presented_credential(request))
+        self.tokens.clear()
+        self.runner.clear_records()
+        self.state.reset(keep_key=admin)
+        return json_response({"status": "reset", "appUuid": self.state.app_id})
 
     async def health(self, _request: web.Request) -> web.Response:
         return json_response({"status": "ok", "appUuid": self.state.app_id})

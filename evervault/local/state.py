@@ -326,6 +326,10 @@ class LocalState:
         self._update(replace(self._record, relay_destinations=tuple(destinations)))
         return self.relay_destinations
 
+    def reset(self, keep_key: ApiKey) -> None:
+        """Drop relay destinations and every API key but ``keep_key``; keep app id and keys."""
+        self._update(replace(self._record, api_keys=(keep_key,), relay_destinations=()))
+
     def _update(self, record: StateRecord) -> None:
         self._record = record
         self._save()
@@ -430,7 +434,8 @@ def _remove_interrupted_writes(path: Path) -> None:
 
     They hold a full copy of the state, API key secrets included, and would pile up with
     every interrupted write. The real files are never affected: they are only ever replaced
-    whole by ``os.replace``. One emulator per data directory, so no write is in progress.
+    whole by ``os.replace``. The runner takes the data directory lock (data_lock.py) before
+    loading, so no other emulator is writing here.
     """
     for name in (STATE_FILE, *KEY_FILES.values()):
         for leftover in path.glob(f".{name}.*"):

@@ -106,6 +106,12 @@ class TokenStore:
         self._run_tokens: dict[str, RunToken] = {}
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every token (``POST _local/reset``)."""
+        with self._lock:
+            self._client_tokens.clear()
+            self._run_tokens.clear()
+
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 

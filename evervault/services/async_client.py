@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from evervault.adapters.aiohttp_http import AiohttpTransport
 from evervault.domain.curves import Curve
-from evervault.domain.encryption import Encrypted, Encryptor
+from evervault.domain.encryption import Encryptor
 from evervault.domain.keys import AppKeys
 from evervault.domain.relay import RelayOutboundConfig
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
@@ -37,6 +37,8 @@ from evervault.services.file_streams import (
 )
 from evervault.services.retry import AsyncRetrier, RetryClock, RetryPolicy
 from evervault.services.tokens import token_expiry_millis
+
+_K = TypeVar("_K")  # the key type of an encrypted or decrypted dict (keys stay readable)
 
 logger = logging.getLogger("evervault")
 
@@ -111,7 +113,23 @@ class AsyncClient:
     async def fetch_app_keys(self) -> AppKeys:
         return api_responses.app_keys(await self._send(self._requests.app_keys()))
 
-    async def encrypt(self, data: object, role: str | None = None) -> Encrypted:
+    @overload
+    async def encrypt(self, data: str | int | float, role: str | None = None) -> str: ...
+    @overload
+    async def encrypt(self, data: bytes | bytearray, role: str | None = None) -> bytes: ...
+    @overload
+    async def encrypt(self, data: dict[_K, Any], role: str | None = None) -> dict[_K, Any]: ...
+    @overload
+    async def encrypt(self, data: list[Any], role: str | None = None) -> list[Any]: ...
+    @overload
+    async def encrypt(self, data: tuple[Any, ...], role: str | None = None) -> tuple[Any, ...]: ...
+    @overload
+    async def encrypt(self, data: set[Any], role: str | None = None) -> set[str]: ...
+    @overload
+    async def encrypt(self, data: frozenset[Any], role: str | None = None) -> frozenset[str]: ...
+    @overload
+    async def encrypt(self, data: object, role: str | None = None) -> Any: ...
+    async def encrypt(self, data: object, role: str | None = None) -> Any:
         return (await self._current_encryptor()).encrypt(data, role)
 
     async def encrypt_file(
@@ -126,6 +144,14 @@ class AsyncClient:
         encryptor = await self._current_encryptor()
         return await asyncio.to_thread(encrypt_file_with, encryptor, src, dst, chunk_size)
 
+    @overload
+    async def decrypt(self, data: bytes | bytearray) -> bytes: ...
+    @overload
+    async def decrypt(self, data: dict[_K, Any]) -> dict[_K, Any]: ...
+    @overload
+    async def decrypt(self, data: list[Any]) -> list[Any]: ...
+    @overload
+    async def decrypt(self, data: object) -> Any: ...  # a str holds any primitive: str, int, float, bool
     async def decrypt(self, data: object) -> Any:
         request = self._requests.decrypt(data)
         response = await self._send(request)
@@ -137,9 +163,7 @@ class AsyncClient:
         self, data: object, expiry: datetime | None = None
     ) -> dict[str, Any]:
         expiry_ms = token_expiry_millis(expiry, self._clock())
-        return api_responses.json_object(
-            await self._send(self._requests.client_side_token(data, expiry_ms))
-        )
+        return api_responses.json_object(await self._send(self._requests.client_side_token(data, expiry_ms)))
 
     async def run(
         self,

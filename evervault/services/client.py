@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from evervault.adapters.system import default_encryptor
 from evervault.adapters.urllib3_http import Urllib3Transport
 from evervault.domain.curves import Curve
-from evervault.domain.encryption import Encrypted, Encryptor
+from evervault.domain.encryption import Encryptor
 from evervault.domain.keys import AppKeys
 from evervault.domain.relay import RelayOutboundConfig
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
@@ -33,6 +33,8 @@ from evervault.services.file_streams import (
 )
 from evervault.services.retry import Retrier, RetryClock, RetryPolicy
 from evervault.services.tokens import token_expiry_millis
+
+_K = TypeVar("_K")  # the key type of an encrypted or decrypted dict (keys stay readable)
 
 logger = logging.getLogger("evervault")
 
@@ -115,7 +117,23 @@ class Client:
         """``GET cages/key``: the app's public keys (not cached; :meth:`encrypt` caches)."""
         return api_responses.app_keys(self._send(self._requests.app_keys()))
 
-    def encrypt(self, data: object, role: str | None = None) -> Encrypted:
+    @overload
+    def encrypt(self, data: str | int | float, role: str | None = None) -> str: ...
+    @overload
+    def encrypt(self, data: bytes | bytearray, role: str | None = None) -> bytes: ...
+    @overload
+    def encrypt(self, data: dict[_K, Any], role: str | None = None) -> dict[_K, Any]: ...
+    @overload
+    def encrypt(self, data: list[Any], role: str | None = None) -> list[Any]: ...
+    @overload
+    def encrypt(self, data: tuple[Any, ...], role: str | None = None) -> tuple[Any, ...]: ...
+    @overload
+    def encrypt(self, data: set[Any], role: str | None = None) -> set[str]: ...
+    @overload
+    def encrypt(self, data: frozenset[Any], role: str | None = None) -> frozenset[str]: ...
+    @overload
+    def encrypt(self, data: object, role: str | None = None) -> Any: ...
+    def encrypt(self, data: object, role: str | None = None) -> Any:
         """Encrypt a value, a container of values, or file bytes; no I/O after the first call."""
         encryptor = self._encryptor  # the usual case without a call: encrypt is a ~1 us hot path
         if encryptor is None:
@@ -137,6 +155,14 @@ class Client:
         encryptor = self._encryptor or self._current_encryptor()
         return encrypt_file_with(encryptor, src, dst, chunk_size)
 
+    @overload
+    def decrypt(self, data: bytes | bytearray) -> bytes: ...
+    @overload
+    def decrypt(self, data: dict[_K, Any]) -> dict[_K, Any]: ...
+    @overload
+    def decrypt(self, data: list[Any]) -> list[Any]: ...
+    @overload
+    def decrypt(self, data: object) -> Any: ...  # a str holds any primitive: str, int, float, bool
     def decrypt(self, data: object) -> Any:
         """Decrypt through the API: JSON values come back typed, bytes come back as bytes."""
         request = self._requests.decrypt(data)
@@ -150,9 +176,7 @@ class Client:
     ) -> dict[str, Any]:
         """A token that lets a browser/mobile client decrypt exactly ``data`` until ``expiry``."""
         expiry_ms = token_expiry_millis(expiry, self._clock())
-        return api_responses.json_object(
-            self._send(self._requests.client_side_token(data, expiry_ms))
-        )
+        return api_responses.json_object(self._send(self._requests.client_side_token(data, expiry_ms)))
 
     def run(
         self,

@@ -96,10 +96,10 @@ def test_raw_document_without_user_data(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out.startswith("invalid: missing-user-data: ")
 
 
-def test_non_hex_pcrs_are_a_pcr_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_hex_pcrs_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["attest", "verify", "--cert", vector(BETA_PEM), "--pcrs", '{"pcr_1": "nope"}'])
-    assert code == 1
-    assert capsys.readouterr().out.startswith("invalid: pcr-mismatch: pcr_1 must be")
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error: --pcrs: pcr_1 must be")
 
 
 @pytest.mark.parametrize(

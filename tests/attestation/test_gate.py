@@ -10,8 +10,9 @@ from typing import Literal
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
 
-from evervault.domain.attestation import AnyOf, PCRs
+from evervault.domain.attestation import AnyOf, PCRs, UnsafeSkipPcrChecks
 from evervault.domain.attestation.hosts import EnclaveEndpoint
 from evervault.domain.errors import AttestationError, InvalidArgumentError, InvalidPCRsError
 from evervault.local.enclave import expected_pcrs_of, sign_attestation_document, simulated_pcrs
@@ -20,8 +21,11 @@ from evervault.services.attestation import (
     CertificateSanDocuments,
     PcrPolicyRegistry,
     WellKnownDocuments,
+    provided_policy,
+    static_policy,
 )
 from tests.attestation.conftest import NOW, SignedFixture, make_signed, spki, tls_certificate_for
+from tests.attestation.pcr_strategies import CARELESS_VALUES
 
 GOOD = expected_pcrs_of(simulated_pcrs())
 ZERO = "00" * 48
@@ -40,7 +44,7 @@ class FixedClock:
 
 
 def test_static_policies_by_name() -> None:
-    registry = PcrPolicyRegistry({"a": GOOD, "b": [{"pcr_8": ZERO}, {}]}, poll_interval=60)
+    registry = PcrPolicyRegistry({"a": GOOD, "b": [{"pcr_8": ZERO}, {"pcr_0": ZERO}]}, poll_interval=60)
     assert registry.policy_for("a") == AnyOf((PCRs(**GOOD),))
     assert len(registry.policy_for("b").alternatives) == 2
     assert registry.names == frozenset({"a", "b"})
@@ -51,7 +55,7 @@ def test_unconfigured_names_fail_closed_with_a_hint() -> None:
     with pytest.raises(AttestationError) as caught:
         registry.policy_for("other")
     assert caught.value.kind == "pcr-mismatch"
-    assert "'other'" in str(caught.value) and "{'other': {}}" in str(caught.value)
+    assert "'other'" in str(caught.value) and "{'other': UnsafeSkipPcrChecks()}" in str(caught.value)
     with pytest.raises(AttestationError):
         PcrPolicyRegistry(None, poll_interval=60).policy_for("a")
 
@@ -70,6 +74,73 @@ def test_unusable_attestation_data_is_refused(bad: object) -> None:
 def test_invalid_static_pcrs_are_refused_at_construction() -> None:
     with pytest.raises(InvalidPCRsError):
         PcrPolicyRegistry({"a": {"pcr_8": "nope"}}, poll_interval=60)
+
+
+# --- fail closed: values that check nothing ---------------------------------------------------
+
+
+@given(CARELESS_VALUES)
+def test_static_values_built_from_empties_are_refused_except_the_published_opt_out(value: object) -> None:
+    """Only exactly ``{}`` (the published SDK's opt-out) skips PCR checks, and it says so by type."""
+    if isinstance(value, dict) and not value:
+        assert isinstance(static_policy(value), UnsafeSkipPcrChecks)
+        return
+    with pytest.raises(InvalidPCRsError):
+        static_policy(value)
+
+
+@given(CARELESS_VALUES)
+def test_provider_answers_built_from_empties_are_always_refused(value: object) -> None:
+    with pytest.raises(InvalidPCRsError):
+        provided_policy(value)
+
+
+def test_a_provider_cannot_answer_the_opt_out() -> None:
+    with pytest.raises(InvalidPCRsError, match="cannot switch PCR checks off"):
+        provided_policy(UnsafeSkipPcrChecks())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"a": {}}, {"a": GOOD}],
+        [{"a": GOOD}, {"a": UnsafeSkipPcrChecks()}],
+        [{"a": UnsafeSkipPcrChecks()}, {"a": {}}],
+    ],
+    ids=["legacy-then-set", "set-then-opt-out", "opt-out-twice"],
+)
+def test_rolling_over_to_no_check_is_refused(data: object) -> None:
+    with pytest.raises(InvalidPCRsError, match="listed twice, once without PCR checks"):
+        PcrPolicyRegistry(data, poll_interval=60)
+
+
+def test_every_registry_without_pcr_checks_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="evervault.attestation"):
+        for _ in range(3):
+            registry = PcrPolicyRegistry({"a": UnsafeSkipPcrChecks(), "b": {}, "c": GOOD}, poll_interval=60)
+    assert isinstance(registry.policy_for("a"), UnsafeSkipPcrChecks)
+    assert isinstance(registry.policy_for("b"), UnsafeSkipPcrChecks)
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(messages) == 6
+    assert sum("'a'" in message for message in messages) == 3
+    assert sum("'b'" in message and "published SDK" in message for message in messages) == 3
+    assert not any("'c'" in message for message in messages)
+
+
+def test_a_provider_never_worked_message_carries_only_our_own_detail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret_url = "https://user:hunter2@registry.example/pcrs"
+    with caplog.at_level(logging.WARNING, logger="evervault.attestation"):
+        failing = PcrPolicyRegistry({"a": ScriptedProvider([RuntimeError(secret_url)])}, poll_interval=60)
+        careless = PcrPolicyRegistry({"a": ScriptedProvider([{"pcr_8": None}])}, poll_interval=60)
+    with pytest.raises(AttestationError) as failed:
+        failing.policy_for("a")
+    with pytest.raises(AttestationError) as refused:
+        careless.policy_for("a")
+    assert "hunter2" not in str(failed.value) and "hunter2" not in caplog.text
+    assert "RuntimeError" in str(failed.value)
+    assert "['pcr_8'] are None" in str(refused.value)
 
 
 @pytest.mark.parametrize("interval", [0, -1, float("nan")])
@@ -256,3 +327,8 @@ def test_covers_delegates_to_the_endpoint(signed: SignedFixture) -> None:
     gate = _gate(signed, CertificateSanDocuments())
     assert gate.covers(HOST) and not gate.covers("example.com")
     gate.close()
+
+
+def test_the_opt_out_class_without_parentheses_is_no_provider() -> None:
+    with pytest.raises(InvalidPCRsError, match=r"UnsafeSkipPcrChecks\(\), not the class"):
+        PcrPolicyRegistry({"a": UnsafeSkipPcrChecks}, poll_interval=60)

@@ -6,6 +6,7 @@ environment (``EV_CAGES_HOST`` / ``EV_ENCLAVE_HOST``), and refuse before sending
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,3 +99,40 @@ def test_facade_sessions_need_init() -> None:
             evervault.cage_requests_session({NAME: {}})
     finally:
         api._client = saved
+
+
+# --- fail-closed PCR policies through the module-level functions -----------------------------
+
+
+@pytest.mark.parametrize("careless", [{"pcr_8": None}, [{}], [], None], ids=repr)
+def test_facade_refuses_policies_that_check_nothing(
+    simulator: EnclaveSimulator, era: str, careless: object
+) -> None:
+    with pytest.raises(evervault.InvalidPCRsError) as caught:
+        FACADE[era]({NAME: careless}, **_options(simulator))
+    assert caught.value.checks_nothing
+    assert simulator.received == []
+
+
+def test_facade_refuses_a_provider_answering_nothing(simulator: EnclaveSimulator, era: str) -> None:
+    with (
+        FACADE[era]({NAME: lambda: {"pcr_8": None}}, **_options(simulator)) as session,
+        pytest.raises(evervault.AttestationError) as caught,
+    ):
+        session.post(simulator.info.url + "/echo", data=SECRET, timeout=30)
+    assert caught.value.kind == "pcr-mismatch"
+    assert simulator.received == []
+
+
+def test_facade_unsafe_skip_pcr_checks_works_and_warns(
+    simulator: EnclaveSimulator, era: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="evervault.attestation"),
+        FACADE[era]({NAME: evervault.UnsafeSkipPcrChecks()}, **_options(simulator)) as session,
+    ):
+        response = session.post(simulator.info.url + "/echo", data=SECRET, timeout=30)
+    assert response.content == SECRET
+    assert [record.levelno for record in caplog.records if "PCR checks are OFF" in record.getMessage()] == [
+        logging.WARNING
+    ]

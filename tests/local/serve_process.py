@@ -41,8 +41,11 @@ class Served:
 
 @contextmanager
 def serve(*arguments: str, cwd: Path = REPO_ROOT, extra_path: Path | None = None) -> Iterator[Served]:
+    # A free port unless the test names one: `serve` defaults to a fixed port, and tests run
+    # side by side.
+    port = () if "--port" in arguments else ("--port", "0")
     process = subprocess.Popen(
-        [sys.executable, "-m", "evervault.local", "serve", *arguments],
+        [sys.executable, "-m", "evervault.local", "serve", *port, *arguments],
         cwd=cwd,
         env=child_env(extra_path),
         stdout=subprocess.PIPE,

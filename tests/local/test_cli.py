@@ -114,7 +114,17 @@ def test_bad_options_exit_2_with_a_message(arguments: list[str], tmp_path: Path)
     (tmp_path / "not-a-certificate.pem").write_text("not a certificate\n")
     arguments = [argument.replace("{tmp}", str(tmp_path)) for argument in arguments]
     result = subprocess.run(
-        [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d"), *arguments],
+        [
+            sys.executable,
+            "-m",
+            "evervault.local",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "d"),
+            *arguments,
+        ],
         cwd=REPO_ROOT,
         env=child_env(),
         capture_output=True,
@@ -130,7 +140,7 @@ def test_a_damaged_data_dir_exits_2(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "state.json").write_text("{")
     result = subprocess.run(
-        [sys.executable, "-m", "evervault.local", "serve", "--data-dir", str(tmp_path / "d")],
+        [sys.executable, "-m", "evervault.local", "serve", "--port", "0", "--data-dir", str(tmp_path / "d")],
         cwd=REPO_ROOT,
         env=child_env(),
         capture_output=True,

@@ -31,6 +31,8 @@ def emulator(tmp_path: Path, destination_ca_file: str) -> Iterator[dict[str, Any
         "-m",
         "evervault.local",
         "serve",
+        "--port",
+        "0",
         "--data-dir",
         str(tmp_path / "data"),
         "--relay-destination",

@@ -52,8 +52,55 @@ class NitroTrustRoot:
         return f"NitroTrustRoot({label}, sha256={self.sha256_fingerprint})"
 
 
+@dataclass(frozen=True)
+class ValidityWindow:
+    """When one certificate of a chain is valid (inclusive at both ends), and its name in messages."""
+
+    name: str
+    not_before: datetime
+    not_after: datetime
+
+    def require_contains(self, instant: datetime) -> None:
+        window = f"valid {self.not_before.isoformat()} to {self.not_after.isoformat()}"
+        if instant > self.not_after:
+            raise attestation_failure(
+                "expired",
+                f"{self.name} ({window}) expired before the verification instant "
+                f"{instant.isoformat()}. Fetch a fresh attestation document.",
+            )
+        if instant < self.not_before:
+            raise attestation_failure(
+                "not-yet-valid",
+                f"{self.name} ({window}) is not valid yet at {instant.isoformat()}. Check the local clock.",
+            )
+
+
+@dataclass(frozen=True)
+class VerifiedChain:
+    """A chain that passed every check at one instant: its signing certificate and the windows.
+
+    Everything checked except the windows is independent of time, so the same chain is
+    valid at another instant exactly when :meth:`require_valid_at` passes there.
+    """
+
+    signing_certificate: x509.Certificate
+    windows: tuple[ValidityWindow, ...]  # signing certificate first, then cabundle root-last
+
+    def require_valid_at(self, at: datetime) -> None:
+        instant = require_aware(at)
+        for window in self.windows:
+            window.require_contains(instant)
+
+
 def verify_chain(document: AttestationDocument, at: datetime, trust_root: NitroTrustRoot) -> x509.Certificate:
     """Validate the document's chain at ``at``; return the signing certificate."""
+    return verify_chain_windows(document, at, trust_root).signing_certificate
+
+
+def verify_chain_windows(
+    document: AttestationDocument, at: datetime, trust_root: NitroTrustRoot
+) -> VerifiedChain:
+    """Validate the document's chain at ``at``; return it with every certificate's window."""
     instant = require_aware(at)
     leaf = load_certificate(document.certificate, what="the signing certificate")
     bundle = [
@@ -61,10 +108,10 @@ def verify_chain(document: AttestationDocument, at: datetime, trust_root: NitroT
     ]
     root, intermediates = bundle[0], bundle[1:]
     _require_pinned_root(root, trust_root)
-    for name, certificate in _leaf_first(leaf, bundle):
-        _require_valid_at(certificate, instant, name)
+    chain = VerifiedChain(leaf, tuple(_window(name, cert) for name, cert in _leaf_first(leaf, bundle)))
+    chain.require_valid_at(instant)
     _verify_path(leaf, root, intermediates, instant)
-    return leaf
+    return chain
 
 
 def require_aware(at: datetime) -> datetime:
@@ -96,21 +143,8 @@ def _leaf_first(leaf: x509.Certificate, bundle: list[x509.Certificate]) -> list[
     return [("the signing certificate", leaf), *reversed(named)]
 
 
-def _require_valid_at(certificate: x509.Certificate, instant: datetime, name: str) -> None:
-    not_before = certificate.not_valid_before_utc
-    not_after = certificate.not_valid_after_utc
-    window = f"valid {not_before.isoformat()} to {not_after.isoformat()}"
-    if instant > not_after:
-        raise attestation_failure(
-            "expired",
-            f"{name} ({window}) expired before the verification instant "
-            f"{instant.isoformat()}. Fetch a fresh attestation document.",
-        )
-    if instant < not_before:
-        raise attestation_failure(
-            "not-yet-valid",
-            f"{name} ({window}) is not valid yet at {instant.isoformat()}. Check the local clock.",
-        )
+def _window(name: str, certificate: x509.Certificate) -> ValidityWindow:
+    return ValidityWindow(name, certificate.not_valid_before_utc, certificate.not_valid_after_utc)
 
 
 def _verify_path(

@@ -32,4 +32,4 @@ FAILURE_KINDS: Final[frozenset[str]] = frozenset(get_args(FailureKind))
 
 def attestation_failure(kind: FailureKind, message: str) -> AttestationError:
     """Build the error for one failed check; the message says what differed and what to do."""
-    return AttestationError(f"Attestation failed ({kind}): {message}", kind=kind)
+    return AttestationError(f"Attestation failed ({kind}): {message}", kind=kind, reason=message)
