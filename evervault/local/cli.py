@@ -28,7 +28,17 @@ from typing import Any
 
 from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEED_CAGES_HOST
 from evervault.domain.errors import EvervaultError
+from evervault.local.connection_limits import (
+    DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS,
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits,
+)
+from evervault.local.decrypt_pool import default_workers
 from evervault.local.functions import DEFAULT_TIMEOUT_SECONDS, load_functions_file, parse_function_option
+from evervault.local.pki import DEFAULT_LEAF_CACHE_SIZE
+from evervault.local.relay_proxy import ProxyLimits
 from evervault.local.runner import DEFAULT_HOST, DEFAULT_PORT, EmulatorInfo, EmulatorOptions, start_emulator
 from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
@@ -214,6 +224,80 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest %%EVENC file accepted by POST /decrypt, spooled to disk, else 413 "
         f"(default {DEFAULT_MAX_FILE_BYTES})",
     )
+    _add_limit_arguments(parser)
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group("limits", "resource limits (see the README's Limits table)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_SECONDS,
+        help="seconds a new connection has to send its request line and headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT_SECONDS:g})",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
+        help="seconds an idle kept-alive connection stays open "
+        f"(default {DEFAULT_KEEPALIVE_TIMEOUT_SECONDS:g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open API connections; beyond it a client gets 503 at once (default "
+        f"{DEFAULT_MAX_CONNECTIONS}, at most half the open-file limit)",
+    )
+    limits.add_argument(
+        "--accept-error-log-interval",
+        type=float,
+        default=DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS,
+        help="failed accept() calls (e.g. out of file descriptors) are logged once per this many "
+        f"seconds, with a count (default {DEFAULT_ACCEPT_ERROR_LOG_INTERVAL_SECONDS:g})",
+    )
+    limits.add_argument(
+        "--decrypt-workers",
+        type=int,
+        default=None,
+        help="processes that decrypt large documents off the event loop; 0 decrypts everything "
+        f"inline (default: one per CPU, here {default_workers()})",
+    )
+    relay = ProxyLimits()
+    limits.add_argument(
+        "--relay-auth-timeout",
+        type=float,
+        default=relay.auth_timeout,
+        help="seconds a relay client has to send an authenticated CONNECT, TLS handshake included "
+        f"(default {relay.auth_timeout:g})",
+    )
+    limits.add_argument(
+        "--relay-max-pending",
+        type=int,
+        default=relay.max_pending,
+        help="relay clients not yet authenticated; beyond it the oldest is dropped "
+        f"(default {relay.max_pending})",
+    )
+    limits.add_argument(
+        "--relay-max-connections",
+        type=int,
+        default=relay.max_connections,
+        help=f"authenticated relay tunnels; beyond it 503 (default {relay.max_connections})",
+    )
+    limits.add_argument(
+        "--relay-idle-timeout",
+        type=float,
+        default=relay.idle_timeout,
+        help=f"seconds a relay tunnel may stay silent (default {relay.idle_timeout:g})",
+    )
+    limits.add_argument(
+        "--relay-leaf-cache-size",
+        type=int,
+        default=DEFAULT_LEAF_CACHE_SIZE,
+        help="leaf certificates the relay keeps in memory, least recently used evicted "
+        f"(default {DEFAULT_LEAF_CACHE_SIZE})",
+    )
 
 
 def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
@@ -250,7 +334,29 @@ def serve_options(arguments: argparse.Namespace) -> EmulatorOptions:
         relay_upstream_ca_file=arguments.relay_upstream_ca,
         enclave_name=arguments.enclave,
         enclave_host_suffix=arguments.enclave_host_suffix,
+        connection_limits=ConnectionLimits(
+            header_timeout=_positive("--header-timeout", arguments.header_timeout),
+            keepalive_timeout=_positive("--keepalive-timeout", arguments.keepalive_timeout),
+            max_connections=int(_positive("--max-connections", arguments.max_connections)),
+            accept_error_log_interval=_positive(
+                "--accept-error-log-interval", arguments.accept_error_log_interval
+            ),
+        ),
+        relay_limits=ProxyLimits(
+            auth_timeout=_positive("--relay-auth-timeout", arguments.relay_auth_timeout),
+            max_pending=int(_positive("--relay-max-pending", arguments.relay_max_pending)),
+            max_connections=int(_positive("--relay-max-connections", arguments.relay_max_connections)),
+            idle_timeout=_positive("--relay-idle-timeout", arguments.relay_idle_timeout),
+        ),
+        relay_leaf_cache_size=int(_positive("--relay-leaf-cache-size", arguments.relay_leaf_cache_size)),
+        decrypt_workers=_workers(arguments.decrypt_workers),
     )
+
+
+def _workers(value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise EvervaultError(f"--decrypt-workers must be 0 (inline) or more, got {value}.")
+    return value
 
 
 def _positive(option: str, value: float) -> float:

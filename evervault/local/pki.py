@@ -7,19 +7,24 @@ destination whose TLS it terminates. Apps trust it exactly as they trust the rea
 Relay CA, by fetching it from the CA URL.
 
 The root's private key is written with mode 0600. Leaf certificates live only in
-memory, except that :mod:`ssl` can load a certificate chain only from files, so
-:meth:`LocalCA.server_context` keeps the leaf it loads in ``<data dir>/relay-leaves``.
+memory, in a bounded LRU cache (``leaf_cache_size`` host sets, 256 by default): a client
+naming ever new hosts can make the CA issue more leaves, never hold more of them.
+:mod:`ssl` loads a certificate chain only from a file name, so on Linux the leaf is
+handed over through an anonymous in-memory file (``memfd``); elsewhere through a
+private temporary file that is deleted as soon as it is loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import os
 import ssl
+import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -31,7 +36,7 @@ from evervault.domain.errors import ConfigurationError
 
 CA_CERT_FILE = "relay-ca.pem"
 CA_KEY_FILE = "relay-ca-key.pem"
-LEAF_DIR = "relay-leaves"
+DEFAULT_LEAF_CACHE_SIZE = 256
 CA_LIFETIME = dt.timedelta(days=3650)
 LEAF_LIFETIME = dt.timedelta(days=90)
 # Certificates are back-dated a little so a client whose clock runs slightly behind accepts them.
@@ -40,6 +45,14 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 Clock = Callable[[], dt.datetime]
+
+
+@dataclass
+class _Leaf:
+    chain_pem: bytes
+    key_pem: bytes
+    not_after: dt.datetime
+    context: ssl.SSLContext | None = None
 
 
 def utc_now() -> dt.datetime:
@@ -56,32 +69,48 @@ class LocalCA:
         data_dir: Path,
         *,
         clock: Clock = utc_now,
+        leaf_cache_size: int = DEFAULT_LEAF_CACHE_SIZE,
     ) -> None:
+        if leaf_cache_size < 1:
+            raise ConfigurationError("The leaf certificate cache needs room for at least one entry.")
         self.certificate = certificate
         self._private_key = private_key
         self._data_dir = data_dir
         self._clock = clock
         self._lock = threading.Lock()
-        self._leaves: dict[tuple[str, ...], tuple[bytes, bytes]] = {}
-        self._contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+        self._leaf_cache_size = leaf_cache_size
+        self._leaves: OrderedDict[tuple[str, ...], _Leaf] = OrderedDict()
+        self.leaves_issued = 0
 
     def __repr__(self) -> str:
         return f"LocalCA(subject={self.certificate.subject.rfc4514_string()!r})"
 
     @classmethod
-    def load_or_create(cls, data_dir: str | os.PathLike[str], *, clock: Clock = utc_now) -> LocalCA:
+    def load_or_create(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        clock: Clock = utc_now,
+        leaf_cache_size: int = DEFAULT_LEAF_CACHE_SIZE,
+    ) -> LocalCA:
         """The CA stored in ``data_dir``; a new one is created (and stored) if none is usable."""
         directory = Path(data_dir)
         cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE
         if cert_path.exists() and key_path.exists():
             loaded = _load(cert_path, key_path)
             if clock() < loaded[0].not_valid_after_utc - CLOCK_SKEW:
-                return cls(*loaded, directory, clock=clock)
+                return cls(*loaded, directory, clock=clock, leaf_cache_size=leaf_cache_size)
         certificate, private_key = _new_root(clock())
         directory.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         _write_private(key_path, _key_pem(private_key))
         _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
-        return cls(certificate, private_key, directory, clock=clock)
+        return cls(certificate, private_key, directory, clock=clock, leaf_cache_size=leaf_cache_size)
+
+    @property
+    def cached_leaves(self) -> int:
+        """How many leaves the cache holds now (at most ``leaf_cache_size``)."""
+        with self._lock:
+            return len(self._leaves)
 
     @property
     def cert_pem(self) -> bytes:
@@ -90,33 +119,33 @@ class LocalCA:
 
     def issue_leaf(self, hostnames: Sequence[str]) -> tuple[bytes, bytes]:
         """``(certificate chain PEM, private key PEM)`` for ``hostnames`` (cached per host set)."""
-        names = _normalised(hostnames)
-        with self._lock:
-            leaf = self._leaves.get(names)
-            if leaf is None or self._expired(leaf[0]):
-                leaf = self._new_leaf(names)
-                self._leaves[names] = leaf
-                self._contexts.pop(names, None)
-            return leaf
+        leaf = self._leaf(_normalised(hostnames))
+        return leaf.chain_pem, leaf.key_pem
 
     def server_context(self, hostnames: Sequence[str]) -> ssl.SSLContext:
         """A TLS server context presenting a leaf for ``hostnames`` (cached per host set)."""
-        names = _normalised(hostnames)
-        cert_pem, key_pem = self.issue_leaf(names)
+        leaf = self._leaf(_normalised(hostnames))
         with self._lock:
-            context = self._contexts.get(names)
-            if context is None:
-                context = self._load_server_context(names, cert_pem, key_pem)
-                self._contexts[names] = context
-            return context
+            if leaf.context is None:
+                leaf.context = _server_context(leaf.chain_pem, leaf.key_pem)
+            return leaf.context
 
     # --- internals ---------------------------------------------------------------------
 
-    def _expired(self, cert_pem: bytes) -> bool:
-        certificate = x509.load_pem_x509_certificate(cert_pem)
-        return self._clock() >= certificate.not_valid_after_utc - CLOCK_SKEW
+    def _leaf(self, names: tuple[str, ...]) -> _Leaf:
+        """The cached leaf for ``names`` (a new one when missing or expiring), as most recent."""
+        with self._lock:
+            leaf = self._leaves.get(names)
+            if leaf is None or self._clock() >= leaf.not_after - CLOCK_SKEW:
+                leaf = self._new_leaf(names)
+                self.leaves_issued += 1
+            self._leaves[names] = leaf
+            self._leaves.move_to_end(names)
+            while len(self._leaves) > self._leaf_cache_size:
+                self._leaves.popitem(last=False)
+            return leaf
 
-    def _new_leaf(self, names: tuple[str, ...]) -> tuple[bytes, bytes]:
+    def _new_leaf(self, names: tuple[str, ...]) -> _Leaf:
         key = ec.generate_private_key(ec.SECP256R1())
         now = self._clock()
         ca_public = self._private_key.public_key()
@@ -137,20 +166,33 @@ class LocalCA:
             .sign(self._private_key, hashes.SHA256())
         )
         chain = certificate.public_bytes(serialization.Encoding.PEM) + self.cert_pem
-        return chain, _key_pem(key)
+        return _Leaf(chain, _key_pem(key), certificate.not_valid_after_utc)
 
-    def _load_server_context(self, names: tuple[str, ...], cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-        # ssl only loads certificate chains from files; these live in the data dir, 0600.
-        leaf_dir = self._data_dir / LEAF_DIR
-        leaf_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        stem = hashlib.sha256("\n".join(names).encode()).hexdigest()[:32]
-        path = leaf_dir / f"{stem}.pem"
-        _write_private(path, cert_pem + key_pem)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_alpn_protocols(["http/1.1"])
+
+def _server_context(chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    _load_chain_from_memory(context, chain_pem + key_pem)
+    return context
+
+
+def _load_chain_from_memory(context: ssl.SSLContext, pem: bytes) -> None:
+    """``load_cert_chain`` of PEM bytes that never reach a file system (Linux), or only briefly."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        descriptor = memfd_create("evervault-relay-leaf", getattr(os, "MFD_CLOEXEC", 0))
+        try:
+            os.write(descriptor, pem)
+            # A fresh open of /proc/self/fd/N reads the in-memory file from its start.
+            context.load_cert_chain(f"/proc/self/fd/{descriptor}")
+        finally:
+            os.close(descriptor)
+        return
+    with tempfile.TemporaryDirectory(prefix="evervault-leaf-") as directory:  # created 0700
+        path = Path(directory) / "leaf.pem"
+        _write_private(path, pem)
         context.load_cert_chain(str(path))
-        return context
 
 
 def _normalised(hostnames: Sequence[str]) -> tuple[str, ...]:

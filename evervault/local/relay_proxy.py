@@ -18,6 +18,17 @@ be authorised on the ``CONNECT``.
 The server is thread-based (one daemon thread per connection, bounded), so it runs next
 to an asyncio application such as the emulator's aiohttp server. Bad input gets a 4xx
 answer and the connection is closed; nothing a client sends can stop the server.
+
+Limits (:class:`ProxyLimits`): a client must be authenticated within ``auth_timeout``
+seconds of connecting (TLS handshake and ``CONNECT`` included; with credentials only
+inside the tunnel, its first inner request) or it is dropped. Unauthenticated clients
+have their own ``max_pending`` slots; when they are full the oldest one is dropped, so
+idle connections can never keep an authenticated client out. Authenticated tunnels
+hold one of ``max_connections`` slots; beyond it a client gets a ``503`` at once. A
+leaf certificate for the requested host is issued only after authentication; a
+tunnel still waiting for credentials sees the certificate of the configured
+destination it matched (``*.example.com`` for a wildcard), so unauthenticated clients
+cannot make the CA issue a leaf per random host name.
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ import selectors
 import socket
 import ssl
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,8 +52,9 @@ from typing import Any, Protocol
 import h11
 
 from evervault.domain.decryption import Decryptor
-from evervault.domain.errors import ConfigurationError
-from evervault.domain.relay import Endpoint, RelayPolicy, normalise_host
+from evervault.domain.errors import ConfigurationError, InvalidArgumentError
+from evervault.domain.relay import DomainRule, Endpoint, RelayPolicy, normalise_host
+from evervault.local.connection_limits import RESOURCE_ERRNOS, AcceptErrorLog
 from evervault.local.pki import LocalCA
 from evervault.local.relay_decryption import HOP_BY_HOP, decrypt_request, header_value
 
@@ -54,13 +68,44 @@ PROXY_REALM = b'Basic realm="Evervault Relay"'
 class ProxyLimits:
     """Bounds that keep one client from exhausting the emulator."""
 
-    max_connections: int = 64
+    max_connections: int = 64  # authenticated tunnels
+    max_pending: int = 64  # connections not yet authenticated (the oldest is dropped beyond)
+    auth_timeout: float = 5.0  # from accept to an authenticated CONNECT (or first inner request)
     max_header_bytes: int = 64 * 1024
     max_body_bytes: int = 16 * 1024 * 1024
     handshake_timeout: float = 10.0
     idle_timeout: float = 60.0
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 60.0
+    accept_error_log_interval: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.max_pending < 1:
+            raise ConfigurationError("The relay needs at least one connection slot of each kind.")
+        if not self.auth_timeout > 0 or not self.idle_timeout > 0:
+            raise ConfigurationError("The relay's timeouts must be greater than 0 seconds.")
+
+
+# The accept loop wakes this often to drop clients past their authentication deadline.
+_SWEEP_INTERVAL = 0.1
+# After accept() ran out of resources (EMFILE...), wait this long before the next try.
+_ACCEPT_RETRY_DELAY = 0.1
+
+
+class ClientConnection:
+    """One accepted client: its current socket (raw, then TLS) and authentication deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.authenticated = False
+
+    def drop(self) -> None:
+        """Shut the socket down, so the worker blocked on it returns."""
+        _shutdown(self.sock)
+
+
+RequestDecryption = Callable[[list[tuple[bytes, bytes]], bytes], tuple[list[tuple[bytes, bytes]], bytes]]
 
 
 class Stream(Protocol):
@@ -83,14 +128,21 @@ class RelayProxy:
         ca: LocalCA,
         upstream_ca_file: str | None = None,
         limits: ProxyLimits | None = None,
+        decrypt: RequestDecryption | None = None,
     ) -> None:
         self._decryptor = decryptor
+        # The emulator passes its DecryptPool's, which sends large requests to a worker process.
+        self.decrypt_request = decrypt or functools.partial(decrypt_request, decryptor)
         self._authorize = authorize
         self._destinations = destinations
         self._ca = ca
         self._limits = limits or ProxyLimits()
         self._upstream_context = _upstream_context(upstream_ca_file)
         self._slots = threading.BoundedSemaphore(self._limits.max_connections)
+        # Not yet authenticated, oldest first (their deadlines are in the same order).
+        self._pending: OrderedDict[ClientConnection, None] = OrderedDict()
+        self._accept_errors = AcceptErrorLog(self._limits.accept_error_log_interval, "Relay proxy")
+        self.dropped_unauthenticated = 0
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._own_context: ssl.SSLContext | None = None
@@ -120,7 +172,7 @@ class RelayProxy:
                 "This RelayProxy is already running; stop() it before starting it again."
             )
         listener = socket.create_server((host, port))
-        listener.settimeout(0.25)  # the accept loop re-checks the stop flag this often
+        listener.settimeout(_SWEEP_INTERVAL)  # the accept loop re-checks deadlines this often
         self._listener = listener
         self._stopping.clear()
         names = ["127.0.0.1", "localhost", host]
@@ -152,36 +204,80 @@ class RelayProxy:
         listener = self._listener
         assert listener is not None
         while not self._stopping.is_set():
+            self._drop_expired()
+            self._accept_errors.flush()
             try:
                 client, _ = listener.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as error:
                 if self._stopping.is_set():
                     return
+                if error.errno in RESOURCE_ERRNOS:  # out of descriptors: log (rate-limited), back off
+                    self._accept_errors.record(error)
+                    self._stopping.wait(_ACCEPT_RETRY_DELAY)
                 continue
-            if not self._slots.acquire(blocking=False):
-                logger.warning("Relay proxy: too many connections, refusing one")
-                client.close()
-                continue
-            worker = threading.Thread(
-                target=self._serve, args=(client,), name="relay-proxy-conn", daemon=True
-            )
-            with self._lock:
-                self._workers.add(worker)
-            worker.start()
+            self._admit(client)
 
-    def _serve(self, client: socket.socket) -> None:
+    def _admit(self, client: socket.socket) -> None:
+        """Serve ``client`` on its own thread; if the unauthenticated slots are full, drop the oldest."""
+        connection = ClientConnection(client, time.monotonic() + self._limits.auth_timeout)
+        with self._lock:
+            while len(self._pending) >= self._limits.max_pending:
+                oldest, _ = self._pending.popitem(last=False)
+                self.dropped_unauthenticated += 1
+                oldest.drop()
+            self._pending[connection] = None
+        worker = threading.Thread(
+            target=self._serve, args=(connection,), name="relay-proxy-conn", daemon=True
+        )
+        with self._lock:
+            self._workers.add(worker)
+        worker.start()
+
+    def _drop_expired(self) -> None:
+        """Drop the clients still unauthenticated past their deadline."""
+        now = time.monotonic()
+        with self._lock:
+            while self._pending:
+                oldest = next(iter(self._pending))
+                if oldest.deadline > now:
+                    break
+                del self._pending[oldest]
+                self.dropped_unauthenticated += 1
+                oldest.drop()
+
+    def authenticated(self, connection: ClientConnection) -> bool:
+        """Move ``connection`` to an authenticated slot; ``False`` when none is free (answer 503)."""
+        with self._lock:
+            if connection.authenticated:
+                return True
+            if connection not in self._pending:
+                return False  # dropped meanwhile (deadline passed, or evicted)
+            del self._pending[connection]
+            if not self._slots.acquire(blocking=False):
+                return False
+            connection.authenticated = True
+        connection.sock.settimeout(self._limits.idle_timeout)
+        return True
+
+    def _serve(self, connection: ClientConnection) -> None:
         context = self._own_context
         assert context is not None
+        client = connection.sock
         try:
             with self._tracked(client):
-                client.settimeout(self._limits.handshake_timeout)
+                client.settimeout(min(self._limits.handshake_timeout, self._limits.auth_timeout))
                 tls = context.wrap_socket(client, server_side=True)
             # Wrapping detached ``client``: from here on, ``tls`` owns the descriptor.
+            with self._lock:
+                connection.sock = tls
+            if connection not in self._pending:  # dropped during the handshake
+                tls.close()
+                return
             with self._tracked(tls), tls:
-                tls.settimeout(self._limits.idle_timeout)
-                Session(self, tls).run()
+                tls.settimeout(self._limits.auth_timeout)
+                Session(self, tls, connection).run()
         except (OSError, h11.ProtocolError) as error:
             logger.debug("Relay proxy connection ended: %s", type(error).__name__)
         except Exception:  # a bug must end this one connection, never the server
@@ -190,7 +286,9 @@ class RelayProxy:
             client.close()
             with self._lock:
                 self._workers.discard(threading.current_thread())
-            self._slots.release()
+                self._pending.pop(connection, None)
+                if connection.authenticated:
+                    self._slots.release()
 
     @contextmanager
     def _tracked(self, sock: socket.socket) -> Iterator[socket.socket]:
@@ -218,8 +316,27 @@ class RelayProxy:
             logger.warning("Relay proxy: ignoring %d unusable destination domain(s)", len(rejected))
         return policy.matches(endpoint)
 
-    def leaf_context(self, host: str) -> ssl.SSLContext:
-        return self._ca.server_context([host])
+    def leaf_context(self, names: Sequence[str]) -> ssl.SSLContext:
+        return self._ca.server_context(names)
+
+    def unauthenticated_leaf_names(self, endpoint: Endpoint) -> list[str]:
+        """The names of the leaf for a tunnel not yet authenticated: the destination it matched.
+
+        ``*.example.com`` for a wildcard destination (one label deep, as TLS wildcards are),
+        so however many host names clients try, there is one leaf per configured destination.
+        """
+        for domain in self._destinations():
+            try:
+                rule = DomainRule.parse(domain)
+            except InvalidArgumentError:
+                continue  # unusable destinations are reported by is_destination
+            if not rule.matches(endpoint):
+                continue
+            suffix = rule.host.lstrip(".")
+            if not rule.wildcard or endpoint.host == suffix:
+                return [endpoint.host]
+            return ["*." + suffix]
+        return [endpoint.host]
 
     @contextmanager
     def upstream(self, endpoint: Endpoint, *, tls: bool) -> Iterator[socket.socket]:
@@ -251,9 +368,10 @@ class RelayProxy:
 class Session:
     """Reads the ``CONNECT``, then either intercepts or tunnels (one connection)."""
 
-    def __init__(self, proxy: RelayProxy, tls: ssl.SSLSocket) -> None:
+    def __init__(self, proxy: RelayProxy, tls: ssl.SSLSocket, connection: ClientConnection) -> None:
         self._proxy = proxy
         self._tls = tls
+        self._connection = connection
         self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=proxy.limits.max_header_bytes)
 
     def run(self) -> None:
@@ -285,10 +403,13 @@ class Session:
             return
         if not _finish_request(self._http, self._tls):
             return
+        if authorised and not self._proxy.authenticated(self._connection):
+            _send_busy(self._http, self._tls, self._proxy.limits.max_connections)
+            return
         if intercept:
             logger.info("Relay proxy: intercepting %s:%d", endpoint.host, endpoint.port)
             self._accept_tunnel()
-            Interceptor(self._proxy, endpoint, self._tunnel_stream(), authorised).run()
+            Interceptor(self._proxy, endpoint, self._tunnel_stream(), self._connection).run()
         else:
             self._tunnel(endpoint)
 
@@ -345,11 +466,16 @@ def pump(client: ssl.SSLSocket, upstream: socket.socket, idle_timeout: float) ->
 class Interceptor:
     """Serves the app's requests inside an intercepted tunnel, one at a time."""
 
-    def __init__(self, proxy: RelayProxy, endpoint: Endpoint, tunnel: Stream, authorised: bool) -> None:
+    def __init__(
+        self, proxy: RelayProxy, endpoint: Endpoint, tunnel: Stream, connection: ClientConnection
+    ) -> None:
         self._proxy = proxy
         self._endpoint = endpoint
-        self._authorised_tunnel = authorised
-        self._inner = TlsStream(tunnel, proxy.leaf_context(endpoint.host), server_side=True)
+        self._connection = connection
+        self._authorised_tunnel = connection.authenticated
+        # A leaf for the host itself only once authenticated (see the module docstring).
+        names = [endpoint.host] if connection.authenticated else proxy.unauthenticated_leaf_names(endpoint)
+        self._inner = TlsStream(tunnel, proxy.leaf_context(names), server_side=True)
         self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=proxy.limits.max_header_bytes)
 
     def run(self) -> None:
@@ -381,7 +507,10 @@ class Interceptor:
         if not self._credential_ok(request):
             _send_proxy_auth_required(self._http, self._inner)
             return False
-        headers, body = decrypt_request(self._proxy.decryptor, request.headers, body)
+        if not self._proxy.authenticated(self._connection):
+            _send_busy(self._http, self._inner, self._proxy.limits.max_connections)
+            return False
+        headers, body = self._proxy.decrypt_request(list(request.headers), body)
         # One upstream connection per request, so tell the destination not to keep it open.
         upstream_headers = [*headers, (b"connection", b"close")]
         forwarded = h11.Request(method=request.method, target=request.target, headers=upstream_headers)
@@ -561,6 +690,17 @@ def _send_proxy_auth_required(connection: h11.Connection, stream: Stream) -> Non
         407,
         "Proxy-Authorization must carry the app's API key (raw, or Basic <app id>:<api key>).",
         [(b"proxy-authenticate", PROXY_REALM)],
+    )
+
+
+def _send_busy(connection: h11.Connection, stream: Stream, max_connections: int) -> None:
+    _send_error(
+        connection,
+        stream,
+        503,
+        f"The relay already serves its maximum of {max_connections} authenticated connections "
+        "(serve --relay-max-connections); retry shortly.",
+        [(b"retry-after", b"1")],
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 import tempfile
 import threading
@@ -28,7 +29,16 @@ from aiohttp import web
 from evervault.domain.attestation.hosts import SEED_CAGES_HOST
 from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import ConfigurationError
+from evervault.local.connection_limits import (
+    AcceptErrorFilter,
+    ConnectionGate,
+    ConnectionLimits,
+    LimitedSite,
+    effective_max_connections,
+    open_file_limit,
+)
 from evervault.local.data_lock import DataDirectoryLock
+from evervault.local.decrypt_pool import DecryptPool
 from evervault.local.enclave import EnclaveSimulator
 from evervault.local.functions import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -36,10 +46,11 @@ from evervault.local.functions import (
     build_functions,
     resolve_target,
 )
-from evervault.local.pki import LocalCA
-from evervault.local.relay_proxy import RelayProxy
+from evervault.local.pki import DEFAULT_LEAF_CACHE_SIZE, LocalCA
+from evervault.local.relay_proxy import ProxyLimits, RelayProxy
 from evervault.local.sample_functions import SAMPLE_TARGETS
 from evervault.local.server import (
+    DECRYPT_POOL,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
@@ -57,6 +68,7 @@ DEFAULT_HOST = "127.0.0.1"
 # handed out to an outgoing connection), and clear of the usual local mocks (stripe-mock
 # 12111, LocalStack 4566, moto 5000, Meilisearch 7700). The relay proxy takes the next one.
 DEFAULT_PORT = 7710
+logger = logging.getLogger("evervault.local")
 _START_TIMEOUT_SECONDS = 30.0
 
 
@@ -79,6 +91,11 @@ class EmulatorOptions:
     relay_upstream_ca_file: str | None = None
     enclave_name: str | None = None
     enclave_host_suffix: str = SEED_CAGES_HOST
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    relay_limits: ProxyLimits = field(default_factory=ProxyLimits)
+    relay_leaf_cache_size: int = DEFAULT_LEAF_CACHE_SIZE
+    # Processes decrypting large documents: None = one per CPU, 0 = none (all inline).
+    decrypt_workers: int | None = None
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
 
 
@@ -138,8 +155,10 @@ class RunningEmulator:
         state: LocalState,
         threaded: Sequence[RelayProxy | EnclaveSimulator] = (),
         lock: DataDirectoryLock | None = None,
+        accept_errors: AcceptErrorFilter | None = None,
     ) -> None:
         self._runner = runner
+        self._accept_errors = accept_errors
         self._threaded = list(threaded)
         self._lock = lock
         self.info = info
@@ -151,6 +170,8 @@ class RunningEmulator:
             # These join their worker threads: keep the event loop free meanwhile.
             await loop.run_in_executor(None, server.stop)
         await self._runner.cleanup()
+        if self._accept_errors is not None:
+            self._accept_errors.uninstall()
         if self._lock is not None:
             self._lock.release()
 
@@ -163,19 +184,27 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     """
     data_dir = options.data_dir or tempfile.mkdtemp(prefix="evervault-local-")
     lock = _lock_data_dir(data_dir)
+    accept_errors: AcceptErrorFilter | None = None
     try:
         state = _open_state(options, data_dir)
         functions = registered_functions(state, options)
-        ca = LocalCA.load_or_create(state.data_dir)
+        ca = LocalCA.load_or_create(state.data_dir, leaf_cache_size=options.relay_leaf_cache_size)
+        accept_errors = AcceptErrorFilter(
+            asyncio.get_running_loop(), options.connection_limits.accept_error_log_interval
+        )
+        accept_errors.install()
         runner = await _serve_api(state, functions, ca, options)
     except BaseException:
+        if accept_errors is not None:
+            accept_errors.uninstall()
         if lock is not None:
             lock.release()
         raise
     try:
-        relay, enclave = _start_side_servers(state, ca, options)
+        relay, enclave = _start_side_servers(state, ca, options, runner.app[DECRYPT_POOL])
     except BaseException:
         await runner.cleanup()
+        accept_errors.uninstall()
         if lock is not None:
             lock.release()
         raise
@@ -193,7 +222,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         enclave=None if enclave is None else _enclave_json(enclave),
     )
     threaded = [server for server in (relay, enclave) if server is not None]
-    return RunningEmulator(runner, info, state, threaded, lock)
+    return RunningEmulator(runner, info, state, threaded, lock, accept_errors)
 
 
 def _lock_data_dir(data_dir: str) -> DataDirectoryLock | None:
@@ -213,13 +242,27 @@ async def _serve_api(
         max_file_bytes=options.max_file_bytes,
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
+        decrypt_workers=options.decrypt_workers,
     )
+    limits = options.connection_limits
     # No access log: the emulator's output is the one JSON line (and logs must never
     # carry request bodies or headers).
-    runner = web.AppRunner(create_app(state, functions, settings), access_log=None)
+    runner = web.AppRunner(
+        create_app(state, functions, settings), access_log=None, keepalive_timeout=limits.keepalive_timeout
+    )
     await runner.setup()
+    max_connections = effective_max_connections(limits.max_connections, open_file_limit())
+    if max_connections < limits.max_connections:
+        logger.warning(
+            "Serving at most %d connections instead of %d: the open-file limit (ulimit -n) is lower.",
+            max_connections,
+            limits.max_connections,
+        )
+    site = LimitedSite(
+        runner, options.host, options.port, lambda server: ConnectionGate(server, limits, max_connections)
+    )
     try:
-        await web.TCPSite(runner, options.host, options.port).start()
+        await site.start()
     except OSError as error:
         await runner.cleanup()
         raise ConfigurationError(listen_error_message(options.host, options.port, error)) from None
@@ -250,10 +293,10 @@ def listen_error_message(host: str, port: int, error: OSError) -> str:
 
 
 def _start_side_servers(
-    state: LocalState, ca: LocalCA, options: EmulatorOptions
+    state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool
 ) -> tuple[RelayProxy | None, EnclaveSimulator | None]:
     """The relay proxy and the enclave simulator, as configured (both thread-based)."""
-    relay = _start_relay(state, ca, options) if options.relay_proxy else None
+    relay = _start_relay(state, ca, options, pool) if options.relay_proxy else None
     try:
         enclave = _start_enclave(state, options) if options.enclave_name else None
     except BaseException:
@@ -289,7 +332,7 @@ def _enclave_json(simulator: EnclaveSimulator) -> dict[str, Any]:
     }
 
 
-def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> RelayProxy:
+def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions, pool: DecryptPool) -> RelayProxy:
     """The Outbound Relay proxy: any of the app's API keys may use it."""
     proxy = RelayProxy(
         decryptor=Decryptor(state.private_keys),
@@ -298,6 +341,8 @@ def _start_relay(state: LocalState, ca: LocalCA, options: EmulatorOptions) -> Re
         destinations=lambda: [destination.domain for destination in state.relay_destinations],
         ca=ca,
         upstream_ca_file=options.relay_upstream_ca_file,
+        limits=options.relay_limits,
+        decrypt=pool.decrypt_relay_request,
     )
     try:
         proxy.start(options.host, options.relay_port)

@@ -42,6 +42,7 @@ from evervault.domain.errors import (
 )
 from evervault.local.access_log import access_log_middleware
 from evervault.local.auth import Authenticator, Presented, Scheme, presented_credential
+from evervault.local.decrypt_pool import DecryptPool, parse_json_bytes
 from evervault.local.functions import FunctionRunner, RegisteredFunction, RunRecord
 from evervault.local.paths import merge_slashes_middleware
 from evervault.local.problems import bad_request, not_found, problem_middleware
@@ -56,6 +57,7 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maxim
 # Files are spooled to disk while they are checked, so their limit is about disk, not memory.
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
+DECRYPT_POOL = web.AppKey("decrypt_pool", DecryptPool)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class ServerSettings:
     relay_poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     ca_certificate_pem: bytes | None = None
     clock: Callable[[], float] = time.time
+    # Worker processes decrypting large documents (None: one per CPU; 0: all inline).
+    decrypt_workers: int | None = None
 
 
 def create_app(
@@ -93,6 +97,7 @@ def create_app(
     )
     emulator = Emulator(state, functions, settings)
     emulator.add_routes(app.router)
+    app[DECRYPT_POOL] = emulator.decrypt_pool  # shared with the relay proxy
     app.on_cleanup.append(emulator.close)
     return app
 
@@ -106,6 +111,7 @@ class Emulator:
         self.state = state
         self.settings = settings
         self.decryptor = Decryptor(state.private_keys)
+        self.decrypt_pool = DecryptPool(state.private_keys, workers=settings.decrypt_workers)
         self.auth = Authenticator(state)
         self.tokens = TokenStore(settings.clock)
         self.runner = FunctionRunner(functions, app_id=state.app_id, team_id=state.team_id)
@@ -128,6 +134,7 @@ class Emulator:
 
     async def close(self, _app: web.Application) -> None:
         await self.runner.close()
+        await self.decrypt_pool.close()
 
     # --- keys and decryption -------------------------------------------------------------------
 
@@ -155,20 +162,19 @@ class Emulator:
             # Files of any size: spooled to disk, verified, then streamed back chunk by chunk.
             limit = self.settings.max_file_bytes or self.settings.max_body_bytes
             return await stream_decrypted_file(request, self.state.private_keys, limit)
-        document = await read_json(request, self.settings.max_body_bytes, expected=(JSON, OCTET_STREAM))
+        raw = await read_json_bytes(request, self.settings.max_body_bytes, expected=(JSON, OCTET_STREAM))
         # The response mirrors the request: {"data": X} (Python, Node) or a bare X (Go, Java).
-        return json_response(self._decrypt_document(document))
+        # Parsed, decrypted and serialised off the event loop when large (DecryptPool).
+        body = await self.decrypt_pool.decrypt_json(raw)
+        return web.Response(body=body, content_type=JSON)
 
     async def _decrypt_with_token(self, request: web.Request, presented: Presented) -> web.Response:
         payload = await read_json(request, self.settings.max_body_bytes)
         self.tokens.check_client_side_token(presented.value, payload)
-        return json_response(self._decrypt_document(payload))
+        return json_response(await self._decrypt_document(payload))
 
-    def _decrypt_document(self, document: Any) -> Any:
-        try:
-            return self.decryptor.decrypt(document)
-        except RecursionError:
-            raise bad_request("The JSON document is nested too deeply to decrypt.") from None
+    async def _decrypt_document(self, document: Any) -> Any:
+        return await self.decrypt_pool.decrypt_document(document)
 
     # --- client-side tokens ----------------------------------------------------------------------
 
@@ -198,7 +204,7 @@ class Emulator:
         function = self._function(name)
         if run_token is not None:
             self.tokens.redeem_run_token(run_token, name, payload)
-        decrypted = self._decrypt_document(payload)
+        decrypted = await self._decrypt_document(payload)
         if run_async:
             return json_response(self.runner.schedule(function, decrypted).to_json(), status=202)
         record = await self.runner.run(function, decrypted)
@@ -233,7 +239,7 @@ class Emulator:
         self.auth.require_key(presented_credential(request), (Scheme.API_KEY,), Permission.RUN_FUNCTION)
         _check_version_header(request)
         function = self._function(request.match_info["name"])
-        payload = self._decrypt_document(await read_json(request, self.settings.max_body_bytes))
+        payload = await self._decrypt_document(await read_json(request, self.settings.max_body_bytes))
         if request.headers.get("x-async", "").strip().lower() == "true":
             self.runner.schedule(function, payload)
             return json_response({"status": "queued"}, status=202)
@@ -353,23 +359,21 @@ async def read_json(
     request: web.Request, limit: int, *, expected: tuple[str, ...] = (JSON,), allow_empty: bool = False
 ) -> Any:
     """The parsed JSON body: 415 for another content type, 400 for invalid JSON."""
+    raw = await read_json_bytes(request, limit, expected=expected)
+    if allow_empty and not raw.strip():
+        return None
+    return parse_json_bytes(raw)
+
+
+async def read_json_bytes(request: web.Request, limit: int, *, expected: tuple[str, ...] = (JSON,)) -> bytes:
+    """The raw body of a JSON request, still unparsed: 415 for another content type."""
     if request.content_type != JSON:
         raise ApiError(
             f"Send the body as {JSON} (got {request.content_type!r}); accepted here: {', '.join(expected)}.",
             status_code=415,
             code="unsupported-media-type",
         )
-    raw = await read_body(request, limit)
-    if allow_empty and not raw.strip():
-        return None
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise bad_request("The request body is not valid UTF-8 JSON.") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    return await read_body(request, limit)
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -87,3 +87,34 @@ def test_a_mismatched_key_is_reported_with_what_to_do(tmp_path: Path) -> None:
 def test_a_leaf_needs_a_host(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         LocalCA.load_or_create(tmp_path).issue_leaf([" "])
+
+
+def test_the_leaf_cache_is_a_bounded_lru_and_writes_nothing_to_disk(tmp_path: Path) -> None:
+    ca = LocalCA.load_or_create(tmp_path, leaf_cache_size=8)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    first = ca.server_context(["host-0.example.com"])
+    for n in range(1, 500):
+        if n % 10:
+            ca.issue_leaf([f"host-{n}.example.com"])
+        else:
+            ca.server_context([f"host-{n}.example.com"])
+        ca.server_context(["host-0.example.com"])  # used again and again: stays cached
+        assert ca.cached_leaves <= 8
+    assert ca.server_context(["host-0.example.com"]) is first
+    assert ca.leaves_issued == 500
+    ca.issue_leaf(["host-1.example.com"])  # evicted long ago: issued anew
+    assert ca.leaves_issued == 501
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # the CA files only
+
+
+def test_an_expiring_cached_leaf_is_replaced(tmp_path: Path) -> None:
+    now = [dt.datetime.now(dt.timezone.utc)]
+    ca = LocalCA.load_or_create(tmp_path, clock=lambda: now[0])
+    chain, _ = ca.issue_leaf(["renew.test"])
+    now[0] += dt.timedelta(days=90)
+    assert ca.issue_leaf(["renew.test"])[0] != chain
+
+
+def test_a_cache_without_room_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        LocalCA.load_or_create(tmp_path, leaf_cache_size=0)
