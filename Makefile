@@ -1,13 +1,14 @@
 # Two entry points do all set-up on a fresh machine (see README):
 #   make demo   - starts a throwaway local emulator and walks through the README's SDK calls
 #   make test   - runs the whole test suite (what CI runs: .ci/run)
+#   make soak   - the long soak, fault, kill -9 and fuzz runs (MINUTES=10), one summary table
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test lint bench conformance clean
+.PHONY: demo test lint bench conformance soak clean
 
 # editable_mode=compat: a plain path entry (.pth) instead of setuptools' import hook, so type
 # checkers (mypy, pyright) in other projects using this virtualenv find the package and its
@@ -42,6 +43,11 @@ bench: $(STAMP)
 
 conformance: $(STAMP)
 	$(BIN)/python scripts/conformance.py
+
+MINUTES ?= 10
+soak: $(STAMP)
+	$(PIP) install --quiet --config-settings editable_mode=compat -e '.[all,test,fuzz]'
+	$(BIN)/python -m hardening --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .interop-venv .bench-venv .bench-attest-venv .pytest_cache .mypy_cache .ruff_cache \

@@ -1,32 +1,36 @@
-"""aiohttp: relay one ``ClientSession``'s matching ``https`` requests, reversibly.
+"""aiohttp: relay one ``ClientSession``'s matching ``https`` requests, reversibly, hop by hop.
 
-Only the session given to ``enable_outbound_relay(client_session=...)`` is affected: its
-request method is wrapped (as an instance attribute, so no other session and not the class
-change). A matching request gets ``proxy=<relay URL>``, ``proxy_headers`` carrying the
-API key (sent on the ``CONNECT`` only) and ``ssl=<relay CA context>``; every other request
-keeps exactly the caller's arguments. A redirect from a relayed request is followed through
-the relay, which tunnels non-destination hosts untouched; the key only ever reaches the relay.
-aiohttp needs Python 3.11+ for TLS inside an HTTPS proxy connection.
+Only the session given to ``enable_outbound_relay(client_session=...)`` is affected: the
+factory it builds each outgoing ``ClientRequest`` with (``ClientSession._request_class``,
+an instance attribute, so no other session and not the class change) is wrapped. aiohttp
+builds one ``ClientRequest`` per hop of a redirect chain, so every hop is routed on its
+own URL, exactly as the ``requests`` and ``urllib3`` hooks do:
+
+* a hop whose URL matches gets ``proxy=<relay URL>``, ``proxy_headers`` carrying the API
+  key (sent on the ``CONNECT`` only) and ``ssl=<relay CA context>``;
+* every other hop keeps exactly the caller's arguments: its ``ssl=``, ``proxy=`` and the
+  session's connector. A redirect from a relayed host to a non-relayed one therefore leaves
+  the relay, and the caller's own TLS settings verify it.
+
+aiohttp itself still follows the redirects (history, cookies, credential stripping across
+origins, body replay for 307/308, cumulative timeout). aiohttp needs Python 3.11+ for TLS
+inside an HTTPS proxy connection.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from evervault.domain.errors import UnsupportedTypeError
 from evervault.services.relay import OutboundRelay
 
 _MISSING = object()
-# Per-request TLS/proxy options of aiohttp that the relay's settings replace.
-_REPLACED_OPTIONS = ("proxy_auth", "verify_ssl", "ssl_context", "fingerprint")
-
-RequestMethod = Callable[..., Awaitable[aiohttp.ClientResponse]]
 
 
 class AiohttpRelay:
@@ -40,7 +44,7 @@ class AiohttpRelay:
         self._session = session
         self._relay = relay
         self._previous: Any = _MISSING
-        self._wrapper: RequestMethod | None = None
+        self._wrapper: Any = None
 
     def install(self) -> None:
         if sys.version_info < (3, 11):
@@ -51,39 +55,32 @@ class AiohttpRelay:
                 stacklevel=3,
             )
         attributes = vars(self._session)
-        self._previous = attributes.get("_request", _MISSING)
-        original: RequestMethod = self._session._request
+        self._previous = attributes.get("_request_class", _MISSING)
+        original: Any = self._session._request_class
         relay = self._relay
-        session = self._session
 
-        async def relayed_request(method: str, str_or_url: Any, **kwargs: Any) -> aiohttp.ClientResponse:
-            route = relay.route(str(_absolute(session, str_or_url)))
+        def relayed_request(method: str, url: URL, **options: Any) -> Any:
+            # Called once per hop, with the hop's URL: route each hop on its own.
+            route = relay.route(str(url))
             if route is not None:
-                for option in _REPLACED_OPTIONS:
-                    kwargs.pop(option, None)
-                kwargs.update(
-                    proxy=route.proxy_url, proxy_headers=dict(route.proxy_headers), ssl=route.ssl_context
+                options.update(
+                    proxy=URL(route.proxy_url),
+                    proxy_auth=None,
+                    proxy_headers=CIMultiDict(route.proxy_headers),
+                    ssl=route.ssl_context,
                 )
-            return await original(method, str_or_url, **kwargs)
+            return original(method, url, **options)
 
         self._wrapper = relayed_request
         # Writing the instance dict directly skips ClientSession.__setattr__'s debug warning.
-        attributes["_request"] = relayed_request
+        attributes["_request_class"] = relayed_request
 
     def uninstall(self) -> None:
         attributes = vars(self._session)
-        if self._wrapper is None or attributes.get("_request") is not self._wrapper:
+        if self._wrapper is None or attributes.get("_request_class") is not self._wrapper:
             return
         if self._previous is _MISSING:
-            del attributes["_request"]
+            del attributes["_request_class"]
         else:
-            attributes["_request"] = self._previous
+            attributes["_request_class"] = self._previous
         self._wrapper = None
-
-
-def _absolute(session: aiohttp.ClientSession, str_or_url: Any) -> URL:
-    url = URL(str_or_url)
-    base = getattr(session, "_base_url", None)
-    if not url.absolute and isinstance(base, URL):
-        return base.join(url)
-    return url

@@ -221,6 +221,7 @@ class LocalState:
         """Open ``data_dir``; a missing or empty directory gets a new app, keys and API key."""
         path = Path(data_dir).expanduser().resolve()
         _ensure_private_dir(path)
+        _remove_interrupted_writes(path)
         if (path / STATE_FILE).exists():
             return cls._load(path)
         return cls._create(path)
@@ -418,6 +419,31 @@ def _write_private(path: Path, content: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the rename itself durable (a power cut could otherwise undo it)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _remove_interrupted_writes(path: Path) -> None:
+    """Delete temporary files a killed emulator left mid-write (``kill -9``, power cut).
+
+    They hold a full copy of the state, API key secrets included, and would pile up with
+    every interrupted write. The real files are never affected: they are only ever replaced
+    whole by ``os.replace``. The runner takes the data directory lock (data_lock.py) before
+    loading, so no other emulator is writing here.
+    """
+    for name in (STATE_FILE, *KEY_FILES.values()):
+        for leftover in path.glob(f".{name}.*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 # --- JSON helpers ----------------------------------------------------------------------------

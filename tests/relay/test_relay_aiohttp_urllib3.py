@@ -54,7 +54,7 @@ async def test_the_given_aiohttp_session_is_relayed_for_matching_hosts_only(
         assert json.loads(untouched["body"]) == document
 
         disable_outbound_relay()
-        assert "_request" not in vars(session)
+        assert vars(session)["_request_class"] is aiohttp.ClientRequest
         after = await post_json(session, echo_url(echo), document, ssl=callers_tls)
         assert json.loads(after["body"]) == document
 
