@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=240, help="measured requests per configuration")
     parser.add_argument("--values", type=int, default=16, help="values (distinct keys) per document")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (for make bench)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="evervault-load-") as data_dir:
         count = WARM_UP_REQUESTS + arguments.requests
@@ -71,8 +72,25 @@ def main() -> int:
             _run(data_dir, f"pool ({default_workers()} workers)", [], warm_up, measured, arguments),
         ]
     _print_table(runs, arguments)
+    if arguments.json:
+        Path(arguments.json).write_text(json.dumps([_figures(run) for run in runs], indent=2) + "\n")
     failed = any(run.load.wrong or run.load.errors or run.load.lost for run in runs)
     return 1 if failed else 0
+
+
+def _figures(run: Run) -> dict[str, object]:
+    load = run.load
+    return {
+        "label": run.label,
+        "requests_per_second": load.requests_per_second,
+        "health_p99_ms": run.health_p99_ms,
+        "health_polls": run.health_polls,
+        "cores_used": run.cores_used,
+        "sent": load.sent,
+        "correct": load.responses,
+        "wrong": load.wrong,
+        "errors": load.errors,
+    }
 
 
 def _samples(state: LocalState, count: int, values: int) -> list[Sample]:

@@ -114,6 +114,8 @@ ROWS = [
         "faster", 2.0),
     Row("attest a new connection (beta, SAN doc)", (A, "beta_connection"),
         (f"{BINDINGS} beta", "beta_connection"), "faster", 2.0),
+    Row("emulator decrypt, 16 clients, distinct keys", ("emulator pool", "decrypt"),
+        ("emulator 1 worker", "decrypt"), "faster", 1.6),
     Row("attest a session's first connection (GA)", (A, "ga_first"), (f"{BINDINGS} ga", "ga_connection"),
         "faster", None),
 ]
@@ -258,6 +260,37 @@ def attestation(scale: float) -> tuple[dict[str, list[float]], str | None]:
     return samples, None
 
 
+def emulator_load(quick: bool) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    """``benchmarks/load_local.py``: the emulator's decryption pool against one worker.
+
+    Its two configurations run one after the other (each a whole emulator process), so this
+    row is a ratio of two runs, not of alternating samples; time per request is 1 / (req/s).
+    """
+    with tempfile.TemporaryDirectory(prefix="evervault-bench-") as directory:
+        output = Path(directory) / "load.json"
+        arguments = ["--json", str(output), *(["--requests", "96"] if quick else [])]
+        subprocess.run([sys.executable, str(BENCH_DIR / "load_local.py"), *arguments], check=True,
+                       stdout=subprocess.DEVNULL)
+        runs: list[dict[str, Any]] = json.loads(output.read_text())
+    anchor, pool = runs
+    samples = {
+        "emulator 1 worker:decrypt": [1 / anchor["requests_per_second"]],
+        "emulator pool:decrypt": [1 / pool["requests_per_second"]],
+    }
+    return samples, runs
+
+
+def emulator_lines(runs: list[dict[str, Any]]) -> list[str]:
+    worst = max(run["health_p99_ms"] for run in runs)
+    verdict = "met" if worst <= 100 else "MISSED"
+    details = "; ".join(
+        f"{run['label']}: {run['requests_per_second']:.1f} req/s, {run['correct']}/{run['sent']} correct, "
+        f"{run['cores_used']:.2f} cores used" for run in runs
+    )
+    return [f"emulator under that load: /_local/health p99 {worst:.1f} ms (target <=100 ms: {verdict})",
+            f"  {details}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -274,6 +307,8 @@ def main() -> None:
     samples, sdk = encryption(curve, scale)
     attestation_samples, attestation_skipped = attestation(scale)
     samples.update(attestation_samples)
+    emulator_samples, emulator_runs = emulator_load(args.quick)
+    samples.update(emulator_samples)
     engine = run_engine("engine", curve.value, str(scale))
     document = run_engine("decrypt-document", curve.value, "7" if args.quick else "31")
     stream = None if args.quick else streaming(curve, args.stream_size_mib * MIB)
@@ -290,6 +325,7 @@ def main() -> None:
     if attestation_skipped:
         lines.append(f"(attestation rows not measured: {attestation_skipped})")
     lines += [
+        *emulator_lines(emulator_runs),
         "",
         *crc_lines(samples),
         "",
@@ -310,6 +346,7 @@ def main() -> None:
         "engine": engine,
         "decrypt_document": document,
         "streaming": stream,
+        "emulator": emulator_runs,
     }
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nresults written to {args.output}")
