@@ -9,13 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from evervault.cli import UsageError, attest
+from evervault.cli import UsageError, attest, bulk
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evervault", description="Evervault SDK command-line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     attest.register(commands)
+    bulk.register(commands)
     return parser
 
 
