@@ -215,9 +215,7 @@ def _assemble_parquet(parts: list[Path], sink: IO[bytes], empty_schema: pa.Schem
             table = pq.read_table(part)
             if writer is None:
                 writer = pq.ParquetWriter(sink, table.schema)
-            writer.write_table(
-                table.cast(writer.schema_arrow) if table.schema != writer.schema_arrow else table
-            )
+            writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
         if writer is None:  # no rows at all: still a valid Parquet file with the schema
             assert empty_schema is not None
             writer = pq.ParquetWriter(sink, empty_schema)
