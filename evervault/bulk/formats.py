@@ -142,7 +142,7 @@ class ChunkReader:
         with pa.OSFile(str(self.path), "r") as source:
             reader = pa_csv.open_csv(
                 source,
-                read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
                 convert_options=_csv_text_options(schema),
             )
             for batch in reader:
