@@ -25,7 +25,7 @@ ABSOLUTE_BOUND_MIB = 400
 WRAPPER = """
 import json, resource, subprocess, sys
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest of the command and its workers
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # largest of command + workers
 print(json.dumps({"code": done.returncode, "stderr": done.stderr[-2000:], "peak_mib": peak_kib / 1024}))
 """
 
