@@ -130,7 +130,7 @@ def encrypt_table(table: pa.Table, columns: Sequence[str], spec: KeySpec) -> pa.
 
 def encrypted_schema(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
     """The schema of a batch with ``columns`` encrypted."""
-    empty = pa.RecordBatch.from_pylist([], schema=schema)
+    empty = pa.RecordBatch.from_arrays([pa.array([], field.type) for field in schema], schema=schema)
     return transform_batch(
         empty, columns, lambda array, name: pa.array([], encrypted_type(array.type, name))
     ).schema

@@ -158,10 +158,17 @@ def _encrypt_executor(workers: int) -> Iterator[Executor]:
     with _secrets_removed_from_environment():
         context = multiprocessing.get_context("spawn")
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for _ in range(workers):  # start every worker now: imports overlap the input's hashing
+            executor.submit(_warm_up)
         try:
             yield executor
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Runs first in each worker: loads what encrypting a chunk needs (pyarrow, the SDK)."""
+    import evervault.bulk.chunks  # noqa: F401
 
 
 @contextmanager
