@@ -125,5 +125,13 @@ def _map_lines(
         raise type(exc)(f"Rows {first_row + 1}-{first_row + len(lines)}: {exc}") from None
     output = [line if line.endswith(b"\n") else line + b"\n" for line in lines]
     for offset, document in zip(positions, transformed, strict=True):
-        output[offset] = json.dumps(document, ensure_ascii=False).encode() + b"\n"
+        output[offset] = _json_line(document)
     return output, len(lines)
+
+
+def _json_line(document: Any) -> bytes:
+    """One JSONL line: UTF-8 as written, or ``\\u`` escapes for text UTF-8 cannot hold."""
+    try:
+        return json.dumps(document, ensure_ascii=False).encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate from a "\\ud800" escape in the input
+        return json.dumps(document).encode() + b"\n"

@@ -79,7 +79,7 @@ def run_encrypt(arguments: argparse.Namespace) -> int:
         )
     except (InvalidArgumentError, InvalidRoleError) as exc:
         raise UsageError(str(exc)) from None
-    except EvervaultError as exc:
+    except (EvervaultError, OSError) as exc:
         return _failed(exc)
     _summary("encrypted", result.rows, result.resumed_chunks)
     return 0
@@ -105,7 +105,7 @@ def run_decrypt(arguments: argparse.Namespace) -> int:
             )
     except InvalidArgumentError as exc:
         raise UsageError(str(exc)) from None
-    except EvervaultError as exc:
+    except (EvervaultError, OSError) as exc:
         return _failed(exc)
     _summary("decrypted", result.rows, result.resumed_chunks)
     return 0
@@ -144,7 +144,7 @@ def _chunking(arguments: argparse.Namespace) -> dict[str, Any]:
     return {"file_format": arguments.format, "chunk_rows": rows}
 
 
-def _failed(exc: EvervaultError) -> int:
+def _failed(exc: EvervaultError | OSError) -> int:
     print(f"error: {exc}", file=sys.stderr)
     return 1
 
