@@ -101,6 +101,7 @@ class Manifest:
         self.fingerprint = fingerprint
         self.completed: dict[int, int] = {}
         self.total_chunks: int | None = None
+        self.assembled = False  # the output is complete; only clean-up was left to do
 
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> Manifest | None:
@@ -115,6 +116,7 @@ class Manifest:
         manifest.completed = {int(k): int(v) for k, v in body.get("completed", {}).items()}
         total = body.get("total_chunks")
         manifest.total_chunks = total if isinstance(total, int) else None
+        manifest.assembled = body.get("assembled") is True
         return manifest
 
     def save(self) -> None:
@@ -123,6 +125,7 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "completed": {str(k): v for k, v in sorted(self.completed.items())},
             "total_chunks": self.total_chunks,
+            "assembled": self.assembled,
         }
         _write_atomically(self.path, json.dumps(body).encode())
 
@@ -147,6 +150,9 @@ def run_job(
         raise InvalidArgumentError("--out must be a different file from --in.")
     progress = progress or NoProgress()
     manifest = _open_state(job, notice)
+    if manifest.assembled and manifest.total_chunks is not None and job.output_path.exists():
+        _remove_state(job, manifest)  # killed after the output was renamed into place
+        return JobResult(sum(manifest.completed.values()), manifest.total_chunks, manifest.total_chunks)
     reader = ChunkReader(job.input_path, job.file_format, job.chunk_rows)
     resumed = 0
     pending: dict[Future[int], int] = {}
@@ -223,7 +229,18 @@ def _assemble_output(job: BulkJob, manifest: Manifest, output_schema: pa.Schema 
         )
     with _atomic_output(job.output_path) as sink:
         assemble(parts, job.file_format, sink, output_schema)
-    shutil.rmtree(job.state_dir)
+    manifest.assembled = True
+    manifest.save()
+    _remove_state(job, manifest)
+
+
+def _remove_state(job: BulkJob, manifest: Manifest) -> None:
+    """Parts first, the manifest last: a kill in between leaves a state a re-run understands."""
+    for path in job.state_dir.iterdir():
+        if path != manifest.path:
+            path.unlink()
+    manifest.path.unlink()
+    job.state_dir.rmdir()
 
 
 @contextmanager

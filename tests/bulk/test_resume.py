@@ -11,6 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from evervault.bulk import KeySpec, encrypt_file, runner
 from evervault.local.pytest_plugin import LocalEvervault
 from tests.bulk.conftest import bulk_command, cli_environment, people, read_csv, run_bulk, write_csv
 
@@ -116,3 +119,24 @@ def test_state_of_other_arguments_is_discarded(evervault_local: LocalEvervault, 
     assert done.returncode == 0, done.stderr
     assert "stale" not in output.read_text()
     assert len(read_csv(output)) == 50
+
+
+def test_killed_after_the_output_was_renamed(
+    key_spec: KeySpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, output = tmp_path / "s.csv", tmp_path / "s-enc.csv"
+    write_csv(source, people(120))
+    real_remove = runner._remove_state
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_remove_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        encrypt_file(source, output, ["card"], key_spec, workers=1, chunk_rows=50)
+    finished = output.read_bytes()
+    monkeypatch.setattr(runner, "_remove_state", real_remove)
+    result = encrypt_file(source, output, ["card"], key_spec, workers=1, chunk_rows=50)
+    assert result.rows == 120 and result.resumed_chunks == 3
+    assert output.read_bytes() == finished  # nothing redone
+    assert not output.with_name(output.name + ".evbulk").exists()
