@@ -130,9 +130,11 @@ def encrypt_table(table: pa.Table, columns: Sequence[str], spec: KeySpec) -> pa.
 
 def encrypted_schema(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
     """The schema of a batch with ``columns`` encrypted."""
-    empty = pa.RecordBatch.from_arrays([pa.array([], field.type) for field in schema], schema=schema)
+    # pa.nulls, not pa.array([]): converting Python lists makes pyarrow import pandas,
+    # ~40 MiB in a process (the parent of a bulk job) that never needs it.
+    empty = pa.RecordBatch.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
     return transform_batch(
-        empty, columns, lambda array, name: pa.array([], encrypted_type(array.type, name))
+        empty, columns, lambda array, name: pa.nulls(0, encrypted_type(array.type, name))
     ).schema
 
 
@@ -169,10 +171,12 @@ def encrypt_dataframe(frame: pd.DataFrame, columns: Sequence[str] | str, spec: K
     encryptor = spec.encryptor()
     for name in names:
         series = frame[name]
-        present = series.notna().tolist()
-        values = [
-            _python_value(v) if keep else None for v, keep in zip(series.tolist(), present, strict=True)
-        ]
+        values = series.tolist()  # Python scalars, except inside object columns
+        if series.dtype == object:
+            values = [_python_value(value) for value in values]
+        missing = series.isna().to_numpy()
+        if missing.any():
+            values = [None if gone else value for value, gone in zip(values, missing.tolist(), strict=True)]
         try:
             encrypted = encrypt_values(encryptor, values, spec.role)
         except EvervaultError as exc:

@@ -22,10 +22,10 @@ import pyarrow as pa
 
 from evervault.bulk.chunks import DecryptChunk, DecryptMany, EncryptChunk
 from evervault.bulk.columns import encrypted_schema, parse_columns, resolve_path
-from evervault.bulk.formats import ChunkReader, FileFormat, ReadProgress
+from evervault.bulk.formats import ChunkReader, FileFormat, ReadProgress, auto_chunk_rows
 from evervault.bulk.jsonpaths import parse_paths
 from evervault.bulk.keyspec import KeySpec
-from evervault.bulk.runner import DEFAULT_CHUNK_ROWS, BulkJob, JobResult, Progress, run_job
+from evervault.bulk.runner import BulkJob, JobResult, Progress, run_job
 from evervault.domain.errors import InvalidArgumentError
 
 SECRET_ENVIRONMENT_VARIABLES = ("EV_API_KEY",)
@@ -48,7 +48,7 @@ def encrypt_file(
     *,
     workers: int | None = None,
     file_format: str | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     progress: bool | Progress = False,
     notice: Callable[[str], None] = lambda message: None,
 ) -> JobResult:
@@ -56,6 +56,7 @@ def encrypt_file(
 
     Resumable: after an interruption, the same call finishes the job (see
     :mod:`evervault.bulk.runner`). ``workers`` defaults to all cores; 1 runs in-process.
+    ``chunk_rows`` defaults to about 4 MiB of input per chunk (see :func:`auto_chunk_rows`).
     """
     job, schema = _job(
         input_path, output_path, columns, file_format, chunk_rows, "encrypt", _spec_identity(spec)
@@ -84,7 +85,7 @@ def decrypt_file(
     app_id: str,
     concurrency: int = 4,
     file_format: str | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     batch_values: int = DECRYPT_BATCH_VALUES,
     progress: bool | Progress = False,
     notice: Callable[[str], None] = lambda message: None,
@@ -118,7 +119,7 @@ def _job(
     output_path: str | Path,
     columns: str | Sequence[str],
     file_format: str | None,
-    chunk_rows: int,
+    chunk_rows: int | None,
     operation: str,
     identity: dict[str, Any],
 ) -> tuple[BulkJob, pa.Schema | None]:
@@ -127,6 +128,8 @@ def _job(
         raise InvalidArgumentError(f"The input file {str(source)!r} does not exist or is not a file.")
     names = parse_columns(columns)
     fmt = FileFormat.detect(source, file_format)
+    if chunk_rows is None:
+        chunk_rows = auto_chunk_rows(source, fmt)
     reader = ChunkReader(source, fmt, chunk_rows)
     schema = reader.schema()
     if schema is not None:

@@ -26,7 +26,9 @@ import pyarrow.parquet as pq
 
 from evervault.domain.errors import InvalidArgumentError
 
-_CSV_BLOCK_BYTES = 1 << 20
+_CSV_BLOCK_BYTES = 256 << 10  # the streaming reader holds several blocks at once
+TARGET_CHUNK_BYTES = 4 << 20
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 100, 20_000
 
 
 class FileFormat(str, enum.Enum):
@@ -164,6 +166,26 @@ def _csv_text_options(schema: pa.Schema) -> pa_csv.ConvertOptions:
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+
+
+def auto_chunk_rows(path: Path, file_format: FileFormat) -> int:
+    """Rows per chunk for about :data:`TARGET_CHUNK_BYTES` of input, from the input alone.
+
+    Memory per chunk in flight then stays the same for narrow and wide rows. The row size
+    is taken from the first MiB (CSV, JSONL) or the first row group (Parquet), so the same
+    input always gets the same chunk boundaries, which resuming relies on.
+    """
+    if file_format is FileFormat.PARQUET:
+        metadata = pq.ParquetFile(path).metadata
+        if metadata.num_row_groups == 0 or metadata.row_group(0).num_rows == 0:
+            return MAX_CHUNK_ROWS
+        group = metadata.row_group(0)
+        row_bytes = max(1, int(group.total_byte_size) // int(group.num_rows))
+    else:
+        with path.open("rb") as source:
+            head = source.read(1 << 20)
+        row_bytes = max(1, len(head) // max(1, head.count(b"\n")))
+    return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, TARGET_CHUNK_BYTES // row_bytes))
 
 
 # --- parts --------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from evervault.domain.errors import InvalidArgumentError
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-DEFAULT_CHUNK_ROWS = 20_000
 
 
 class ChunkProcessor(Protocol):
@@ -52,7 +51,7 @@ class BulkJob:
     output_path: Path
     file_format: FileFormat
     columns: tuple[str, ...]
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    chunk_rows: int
     identity: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -51,7 +51,7 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--columns", required=True, help="comma-separated column names or JSON paths")
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="default: from the extension")
     parser.add_argument(
-        "--chunk-rows", type=int, default=None, help="rows per resumable chunk (default 20000)"
+        "--chunk-rows", type=int, default=None, help="rows per resumable chunk (default: ~4 MiB of input)"
     )
     parser.add_argument("--app-id", help=f"the app's ID (default: ${APP_ID_VARIABLE})")
     parser.add_argument("--api-key", help=f"avoid: visible in `ps`; export {API_KEY_VARIABLE} instead")
