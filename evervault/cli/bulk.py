@@ -57,8 +57,18 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help=f"avoid: visible in `ps`; export {API_KEY_VARIABLE} instead")
 
 
+def _bulk_module() -> Any:
+    try:
+        import evervault.bulk
+    except ImportError as exc:
+        raise UsageError(
+            f"evervault bulk needs the bulk extra ({exc.name} is missing): pip install 'evervault-sdk[bulk]'"
+        ) from None
+    return evervault.bulk
+
+
 def run_encrypt(arguments: argparse.Namespace) -> int:
-    from evervault.bulk import KeySpec, encrypt_file
+    bulk = _bulk_module()
 
     role = _role(arguments.role)
     if arguments.workers is not None and arguments.workers < 1:
@@ -66,8 +76,8 @@ def run_encrypt(arguments: argparse.Namespace) -> int:
     curve = Curve.P256 if arguments.curve == "p256" else Curve.SECP256K1
     try:
         with _client(arguments, curve) as client:
-            spec = KeySpec.from_client(client, role)  # the only API call: public keys
-        result = encrypt_file(
+            spec = bulk.KeySpec.from_client(client, role)  # the only API call: public keys
+        result = bulk.encrypt_file(
             arguments.input,
             arguments.output,
             arguments.columns,
@@ -86,13 +96,13 @@ def run_encrypt(arguments: argparse.Namespace) -> int:
 
 
 def run_decrypt(arguments: argparse.Namespace) -> int:
-    from evervault.bulk import decrypt_file
+    bulk = _bulk_module()
 
     if arguments.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     try:
         with _client(arguments, Curve.SECP256K1) as client:
-            result = decrypt_file(
+            result = bulk.decrypt_file(
                 arguments.input,
                 arguments.output,
                 arguments.columns,

@@ -166,3 +166,27 @@ def test_unknown_extension_and_missing_input(evervault_local: LocalEvervault, tm
     )
     assert done.returncode == 2 and "does not exist" in done.stderr
     assert json.dumps(done.stderr).count("Traceback") == 0
+
+
+def test_a_bad_line_in_a_worker_is_one_error_line(evervault_local: LocalEvervault, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"a": "x"}\n{"a": "y"}\nnot json\n')
+    done = run_bulk(
+        evervault_local,
+        [
+            "encrypt",
+            "--in",
+            str(source),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--columns",
+            "a",
+            "--workers",
+            "2",
+            "--chunk-rows",
+            "1",
+        ],
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: Line 3 of the input is not valid JSON."
+    assert not (tmp_path / "o.jsonl").exists()
