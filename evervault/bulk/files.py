@@ -173,6 +173,8 @@ def _warm_up() -> None:
     """Runs first in each worker: loads what encrypting a chunk needs (pyarrow, the SDK)."""
     import evervault.bulk.chunks  # noqa: F401
 
+    pa.array(["warm-up"])  # pyarrow's first list conversion imports its pandas shim (~1 s)
+
 
 @contextmanager
 def _secrets_removed_from_environment() -> Iterator[None]:
