@@ -59,7 +59,6 @@ _EXTENSIONS = {
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
