@@ -98,3 +98,18 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def read_jsonl(path: Path) -> list[Any]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def secret_material(local: LocalEvervault) -> list[bytes]:
+    """Byte strings no worker may ever receive: the API key, its secret part, and the app's
+    private key scalars (from the emulator's data directory)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    secrets = [local.api_key.encode(), local.api_key.split(":")[-1].encode(), b"PRIVATE KEY"]
+    for pem in Path(local.data_dir).glob("app-key-*.pem"):
+        key = load_pem_private_key(pem.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        secrets.append(key.private_numbers().private_value.to_bytes(32, "big"))
+    assert len(secrets) == 5
+    return secrets
