@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test lint bench conformance soak clean
+.PHONY: demo test lint bench bench-bulk conformance soak clean
 
 # editable_mode=compat: a plain path entry (.pth) instead of setuptools' import hook, so type
 # checkers (mypy, pyright) in other projects using this virtualenv find the package and its
@@ -29,9 +29,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# ruff; mypy --strict over the package, the scripts and the benchmarks (the tests are not
+# type-checked: pytest fixtures and hypothesis strategies are typed dynamically); the
+# import-layer contract in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict evervault
+	MYPYPATH=scripts $(BIN)/mypy --strict --explicit-package-bases scripts benchmarks
+	$(BIN)/lint-imports
 
 # The anchors build their own cached virtualenvs; the Rust attestation bindings read the
 # wall clock, so they run under Debian's faketime (installed here when missing and possible).
@@ -48,6 +53,9 @@ MINUTES ?= 10
 soak: $(STAMP)
 	$(PIP) install --quiet --config-settings editable_mode=compat -e '.[all,test,fuzz]'
 	$(BIN)/python -m hardening --minutes $(MINUTES)
+
+bench-bulk: $(STAMP)
+	$(BIN)/python benchmarks/bulk.py
 
 clean:
 	rm -rf $(VENV) .interop-venv .bench-venv .bench-attest-venv .pytest_cache .mypy_cache .ruff_cache \

@@ -24,7 +24,7 @@ from evervault.services.version import DISTRIBUTION_NAME
 
 # Modules of evervault.cli, each with ``register(commands)``, in the order ``--help`` lists
 # them. Adding a subcommand group is adding its module's name here.
-COMMAND_GROUPS: tuple[str, ...] = ("values", "functions", "tokens", "attest")
+COMMAND_GROUPS: tuple[str, ...] = ("values", "functions", "tokens", "attest", "bulk")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
