@@ -114,7 +114,7 @@ ROWS = [
         "faster", 2.0),
     Row("attest a new connection (beta, SAN doc)", (A, "beta_connection"),
         (f"{BINDINGS} beta", "beta_connection"), "faster", 2.0),
-    Row("emulator decrypt, 16 clients, distinct keys", ("emulator pool", "decrypt"),
+    Row("emulator decrypt, 16 clients", ("emulator pool", "decrypt"),
         ("emulator 1 worker", "decrypt"), "faster", 1.6),
     Row("attest a session's first connection (GA)", (A, "ga_first"), (f"{BINDINGS} ga", "ga_connection"),
         "faster", None),
