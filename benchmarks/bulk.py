@@ -36,7 +36,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.run import API_KEY, APP_ID, key_server, published_sdk_python  # noqa: E402
+from benchmarks.anchors import PUBLISHED_SDK  # noqa: E402
+from benchmarks.run import API_KEY, APP_ID, key_server  # noqa: E402
 
 COLUMNS = ("card", "ssn", "email")
 GIB = 1024 * 1024 * 1024
@@ -131,7 +132,7 @@ def _run_sampling_rss(command: list[str], env: dict[str, str]) -> dict[str, floa
 
 
 def run_anchor(api_url: str, source: Path, target: Path, limit: int) -> dict[str, Any]:
-    python = published_sdk_python()
+    python = PUBLISHED_SDK.python()
     env = dict(os.environ, EV_API_URL=api_url)
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
@@ -175,10 +176,10 @@ def run_dask(api_url: str, source: Path, target: Path, workers: int) -> dict[str
 
     spec = key_spec(api_url)
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         ) as cluster,
-        DaskClient(cluster),
+        DaskClient(cluster),  # type: ignore[no-untyped-call]
     ):
         start = time.perf_counter()
         frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, blocksize="8MB")
