@@ -1,4 +1,4 @@
-"""Bulk encryption benchmark (issue 12): rows/s on a generated CSV with 3 encrypted columns.
+"""Bulk encryption benchmark: rows/s on a generated CSV with 3 encrypted columns.
 
     python benchmarks/bulk.py                 # or: make bench-bulk
     python benchmarks/bulk.py --quick         # 100,000 rows, no 1 GiB run, no Spark

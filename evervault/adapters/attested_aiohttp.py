@@ -18,7 +18,7 @@ import functools
 import os
 import socket
 import ssl
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -102,8 +102,11 @@ class AttestedTCPConnector(aiohttp.TCPConnector):
         await loop.run_in_executor(None, self.attestation_gate.require_policy, host, port)
         protocol = await super()._create_connection(req, traces, timeout)
         try:
-            session = _tls_session(protocol)
-            await loop.run_in_executor(None, self.attestation_gate.attest, host, port, session)
+            # Read the certificate here, on the loop's thread: an SSLObject is not thread-safe,
+            # and while the loop processes a TLS 1.3 session ticket OpenSSL reports the
+            # handshake as unfinished to any other thread asking for the peer certificate.
+            peer = _CapturedPeer(_tls_session(protocol).getpeercert(binary_form=True))
+            await loop.run_in_executor(None, self.attestation_gate.attest, host, port, peer)
         except BaseException:
             protocol.close()
             raise
@@ -158,3 +161,13 @@ attestable_cage_connector = functools.partial(attested_connector, GA_CAGES)
 """GA Cages (``/.well-known/attestation``) as an aiohttp connector."""
 attestable_enclave_connector = functools.partial(attested_connector, ENCLAVES)
 """Enclaves (``/.well-known/attestation``) as an aiohttp connector."""
+
+
+class _CapturedPeer:
+    """A peer certificate read on the event loop, handed to the gate in a worker thread."""
+
+    def __init__(self, certificate: bytes | None) -> None:
+        self._certificate = certificate
+
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None:
+        return self._certificate
