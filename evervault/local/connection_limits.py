@@ -345,7 +345,9 @@ class AcceptErrorFilter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
         self._loop = loop
-        self._previous = loop.get_exception_handler()
+        # Everything that is not an out-of-resources error goes here (and it stays installed
+        # after uninstall(), for accept() retries still pending then).
+        self._passthrough = StaleAcceptRetryFilter(loop.get_exception_handler())
         self.log = AcceptErrorLog(interval, "Emulator API")
         self._flusher: asyncio.TimerHandle | None = None
         self._interval = interval
@@ -357,7 +359,7 @@ class AcceptErrorFilter:
     def uninstall(self) -> None:
         if self._loop.get_exception_handler() is self:
             # An accept() retry may still be pending for up to a second: keep dropping those.
-            self._loop.set_exception_handler(StaleAcceptRetryFilter(self._previous))
+            self._loop.set_exception_handler(self._passthrough)
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
@@ -367,12 +369,8 @@ class AcceptErrorFilter:
         error = resource_error(context)
         if error is not None:
             self.log.record(error)
-        elif is_stale_accept_retry(context):
-            logger.debug("A pending accept() retry met the stopped server; ignored.")
-        elif self._previous is not None:
-            self._previous(loop, context)
         else:
-            loop.default_exception_handler(context)
+            self._passthrough(loop, context)
 
     def _schedule_flush(self) -> None:
         self.log.flush()
