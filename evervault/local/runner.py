@@ -213,9 +213,12 @@ def remove_temporary_dir(path: str | None) -> None:
 
 
 async def _start(options: EmulatorOptions, data_dir: str) -> RunningEmulator:
-    lock = _lock_data_dir(data_dir)
-    accept_errors: AcceptErrorFilter | None = None
-    try:
+    # What was acquired so far is released in reverse order if a later step fails;
+    # on success RunningEmulator.stop() takes over.
+    async with contextlib.AsyncExitStack() as undo:
+        lock = _lock_data_dir(data_dir)
+        if lock is not None:
+            undo.callback(lock.release)
         state = _open_state(options, data_dir)
         functions = registered_functions(state, options)
         ca = LocalCA.load_or_create(state.data_dir, leaf_cache_size=options.relay_leaf_cache_size)
@@ -223,23 +226,13 @@ async def _start(options: EmulatorOptions, data_dir: str) -> RunningEmulator:
             asyncio.get_running_loop(), options.connection_limits.accept_error_log_interval
         )
         accept_errors.install()
+        undo.callback(accept_errors.uninstall)
         runner = await _serve_api(state, functions, ca, options)
-    except BaseException:
-        if accept_errors is not None:
-            accept_errors.uninstall()
-        if lock is not None:
-            lock.release()
-        raise
-    try:
-        pool = runner.app[DECRYPT_POOL]
-        relay, enclave = _start_side_servers(state, ca, options, pool, _bound_port(runner))
-    except BaseException:
-        await runner.cleanup()
-        accept_errors.uninstall()
-        if lock is not None:
-            lock.release()
-        raise
-    api_url = _base_url(options.host, _bound_port(runner))
+        undo.push_async_callback(runner.cleanup)
+        port = _bound_port(runner)
+        relay, enclave = _start_side_servers(state, ca, options, runner.app[DECRYPT_POOL], port)
+        undo.pop_all()
+    api_url = _base_url(options.host, port)
     info = EmulatorInfo(
         api_url=api_url,
         app_id=state.app_id,
