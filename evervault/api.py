@@ -212,7 +212,7 @@ def attestable_enclave_session(enclave_attestation_data: object = None, **option
 def _attested_session(
     era: Era, data: object, host_suffix: str | None, options: dict[str, Any]
 ) -> requests.Session:
-    from evervault.adapters.attested_requests import attested_session
+    from evervault.bootstrap.attestation import attested_session
 
     config = current_client().config
     return attested_session(

@@ -303,7 +303,7 @@ def test_an_attested_session_is_never_relayed(client: Client) -> None:
     # The relay terminates TLS, so a relayed connection cannot be attested: with the relay
     # enabled for an enclave's host, the attested session must still attest (and here
     # refuse, PCRs being wrong) on a direct connection instead of relaying unattested.
-    from evervault.adapters.attested_requests import cage_requests_session
+    from evervault.bootstrap.attestation import cage_requests_session
     from evervault.domain.attestation import NitroTrustRoot
     from evervault.domain.errors import AttestationError
     from evervault.local.enclave import EnclaveSimulator
