@@ -1,5 +1,7 @@
 """Attestation as the adapters use it: one gate that every new TLS connection passes.
 
+``AttestationGate`` implements the port ``evervault.ports.attestation.AttestationGate`` the
+attested adapters take; ``evervault.bootstrap.attestation`` builds it and hands it to them.
 ``AttestationGate.attest(host, port, peer_certificate)`` names the enclave behind the host,
 looks up its expected PCRs, obtains its document (from the certificate or
 ``/.well-known/attestation``) and verifies it at the clock's current instant. A failure with a
