@@ -33,13 +33,13 @@ from evervault.domain.attestation.policy import (
 )
 from evervault.domain.attestation.san import document_from_certificate
 from evervault.domain.attestation.verifier import VerifiedDocuments, verify
+from evervault.domain.defaults import DEFAULT_PCR_POLL_INTERVAL as DEFAULT_PCR_POLL_INTERVAL
 from evervault.domain.errors import AttestationError, InvalidArgumentError, InvalidPCRsError
 from evervault.ports.attestation import AttestationDocumentSource, PeerCertificateReader
 from evervault.ports.clock import Clock
 
 logger = logging.getLogger("evervault.attestation")
 
-DEFAULT_PCR_POLL_INTERVAL = 300.0
 _STOP_JOIN_TIMEOUT = 10.0  # seconds a close() waits for a provider call in progress
 PcrProvider = Callable[[], object]
 
