@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import socket
+import sys
 import textwrap
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import evervault
 from evervault import AsyncClient, Client, RelayError, RetryPolicy
 from evervault.adapters.recording_http import AsyncRecordingTransport, RecordingTransport
 from evervault.adapters.system import default_encryptor
+from evervault.bootstrap import facade
 from evervault.domain import defaults
 from evervault.domain.errors import ConfigurationError
 from evervault.ports.http import HttpRequest, HttpResponse
@@ -326,3 +328,63 @@ def test_the_sdk_defaults_are_defined_only_in_the_defaults_module() -> None:
             if (type(value), value) in DEFAULT_VALUES:
                 offenders.append(f"{relative}:{line}: {value!r}")
     assert offenders == []
+
+
+# --- the public constructors and the encrypt hot path --------------------------------------
+
+PUBLISHED_POSITIONAL = [
+    "app_id",
+    "api_key",
+    "request_timeout",
+    "base_url",
+    "relay_url",
+    "ca_host",
+    "retry",
+    "curve",
+    "max_file_size_in_mb",
+]
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_the_public_constructors_keep_their_signature(cls: type[Any]) -> None:
+    parameters = inspect.signature(cls).parameters
+    positional = [name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert positional == PUBLISHED_POSITIONAL
+    assert parameters["request_timeout"].default == defaults.DEFAULT_REQUEST_TIMEOUT
+    keywords = ("transport", "key_source", "environ", "clock", "sleep", "retry_clock", "encryptor_factory")
+    for keyword in keywords:
+        assert parameters[keyword].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def _direct_callees(caller: Any, call: Any) -> list[str]:
+    """Python functions that ``caller`` itself calls while ``call()`` runs."""
+    code = caller.__code__
+    callees: list[str] = []
+
+    def profile(frame: Any, event: str, _arg: object) -> None:
+        if event == "call" and frame.f_back is not None and frame.f_back.f_code is code:
+            callees.append(frame.f_code.co_qualname)
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return callees
+
+
+def test_encrypt_adds_no_call_layer_once_keys_are_cached(
+    server: HTTPServer, keys_body: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The short-string encrypt is a ~1 us hot path: the facade calls the client directly,
+    # and the client calls its cached encryptor directly (no helper in between).
+    server.expect_request("/cages/key").respond_with_json(keys_body)
+    monkeypatch.setenv("EV_API_URL", server.url_for("/"))
+    evervault.init(APP_ID, API_KEY)
+    try:
+        evervault.encrypt("warm up")
+        assert _direct_callees(facade.encrypt, lambda: evervault.encrypt("x")) == ["Client.encrypt"]
+        made = evervault.current_client()
+        assert _direct_callees(client.Client.encrypt, lambda: made.encrypt("x")) == ["Encryptor.encrypt"]
+    finally:
+        evervault.reset()
