@@ -47,9 +47,9 @@ from evervault.domain.attestation.hosts import (
     EnclaveEndpoint,
     Era,
 )
+from evervault.domain.defaults import DEFAULT_PCR_POLL_INTERVAL
 from evervault.ports.attestation import AttestationDocumentSource
 from evervault.services.attestation import (
-    DEFAULT_PCR_POLL_INTERVAL,
     AttestationGate,
     CertificateSanDocuments,
     PcrPolicyRegistry,

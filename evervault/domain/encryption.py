@@ -22,6 +22,8 @@ from typing import Any
 from evervault.domain.ciphertext import Datatype
 from evervault.domain.coercion import to_text
 from evervault.domain.curves import Curve
+from evervault.domain.defaults import DEFAULT_MAX_FILE_SIZE as DEFAULT_MAX_FILE_SIZE
+from evervault.domain.defaults import DEFAULT_ROTATION_SECONDS as DEFAULT_ROTATION_SECONDS
 from evervault.domain.errors import (
     ExceededMaxFileSizeError,
     InvalidArgumentError,
@@ -39,8 +41,6 @@ from evervault.domain.streaming import (
     seal_file,
 )
 
-DEFAULT_ROTATION_SECONDS = 15.0
-DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 _FRAME_CACHE_LIMIT = 256
 _DATATYPE_INDEX = {Datatype.STRING: 0, Datatype.NUMBER: 1, Datatype.BOOLEAN: 2}
 _STRING, _NUMBER, _BOOLEAN = 0, 1, 2

@@ -61,7 +61,7 @@ from evervault.local.server import (
 from evervault.local.state import FunctionConfig, LocalState, Permission
 
 if TYPE_CHECKING:
-    from evervault.services.client import Client
+    from evervault.bootstrap.clients import Client
 
 DEFAULT_HOST = "127.0.0.1"
 # The fixed port of ``evervault-local serve`` (the library and the pytest plugin default to a
@@ -143,7 +143,7 @@ class EmulatorInfo:
 
     def client(self, **options: Any) -> Client:
         """A :class:`~evervault.Client` for this emulator's app (``options`` as the constructor)."""
-        from evervault.services.client import Client
+        from evervault.bootstrap.clients import Client
 
         options.setdefault("base_url", self.api_url)
         options.setdefault("ca_host", self.ca_url)

@@ -41,7 +41,6 @@ from evervault.ports.clock import Clock
 
 logger = logging.getLogger("evervault.attestation")
 
-DEFAULT_PCR_POLL_INTERVAL = 300.0
 _STOP_JOIN_TIMEOUT = 10.0  # seconds a close() waits for a provider call in progress
 PcrProvider = Callable[[], object]
 
