@@ -55,6 +55,7 @@ from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
+    Middleware,
     ServerSettings,
     create_app,
 )
@@ -104,6 +105,8 @@ class EmulatorOptions:
     # Processes decrypting large documents: None = one per CPU, 0 = none (all inline).
     decrypt_workers: int | None = None
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
+    # Extra aiohttp middlewares, for harnesses that observe the API traffic (see ServerSettings).
+    middlewares: tuple[Middleware, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,7 @@ async def _serve_api(
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
         decrypt_workers=options.decrypt_workers,
+        middlewares=options.middlewares,
     )
     limits = options.connection_limits
     # No access log: the emulator's output is the one JSON line (and logs must never
