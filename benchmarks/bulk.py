@@ -175,11 +175,14 @@ def run_dask(api_url: str, source: Path, target: Path, workers: int) -> dict[str
     from evervault.bulk.dask import encrypt_dataframe
 
     spec = key_spec(api_url)
+    # Any: distributed's constructors are typed in some releases and not in others.
+    new_cluster: Any = LocalCluster
+    new_client: Any = DaskClient
     with (
-        LocalCluster(  # type: ignore[no-untyped-call]
+        new_cluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         ) as cluster,
-        DaskClient(cluster),  # type: ignore[no-untyped-call]
+        new_client(cluster),
     ):
         start = time.perf_counter()
         frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, blocksize="8MB")
