@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from evervault.bootstrap import relay as _relay
 from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
 from evervault.domain.errors import ConfigurationError, InvalidArgumentError
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
-from evervault.services import relay as _relay
 from evervault.services.client import Client
 from evervault.services.file_streams import FileDestination, FileSource
 from evervault.services.retry import RetryPolicy

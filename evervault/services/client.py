@@ -17,10 +17,11 @@ from evervault.adapters.system import default_encryptor
 from evervault.adapters.urllib3_http import Urllib3Transport
 from evervault.domain.curves import Curve
 from evervault.domain.encryption import Encryptor
+from evervault.domain.errors import EvervaultError, RelayError
 from evervault.domain.keys import AppKeys
 from evervault.domain.relay import RelayOutboundConfig
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
-from evervault.ports.http import HttpRequest, HttpResponse, HttpTransport
+from evervault.ports.http import Headers, HttpRequest, HttpResponse, HttpTransport
 from evervault.ports.keys import AppKeySource
 from evervault.services import api_responses
 from evervault.services.api_requests import ApiRequests, resolve_run_options
@@ -33,10 +34,13 @@ from evervault.services.file_streams import (
 )
 from evervault.services.retry import Retrier, RetryClock, RetryPolicy
 from evervault.services.tokens import token_expiry_millis
+from evervault.services.version import USER_AGENT
 
 _K = TypeVar("_K")  # the key type of an encrypted or decrypted dict (keys stay readable)
 
 logger = logging.getLogger("evervault")
+
+RELAY_CA_FETCH_ATTEMPTS = 2
 
 
 class Client:
@@ -199,6 +203,33 @@ class Client:
     def fetch_relay_outbound_config(self) -> RelayOutboundConfig:
         """``GET v2/relay-outbound``: decryption domains and the suggested poll interval."""
         return api_responses.relay_outbound_config(self._send(self._requests.relay_outbound_config()))
+
+    def fetch_relay_ca(self) -> bytes:
+        """``GET`` the relay CA certificate (PEM) without any credential: the CA is public.
+
+        Two attempts, each through this client's retries and debug logging.
+        """
+        cert_url = self.config.relay.cert_url
+        request = HttpRequest(
+            "GET",
+            cert_url,
+            headers=Headers({"User-Agent": USER_AGENT, "Accept": "*/*"}),
+            timeout=self.config.request_timeout,
+        )
+        failure = "no attempt was made"
+        for _ in range(RELAY_CA_FETCH_ATTEMPTS):
+            try:
+                response = self._send(request)
+            except EvervaultError as error:
+                failure = type(error).__name__
+                continue
+            if response.is_success and response.body:
+                return response.body
+            failure = f"HTTP {response.status}"
+        raise RelayError(
+            f"Could not fetch the Outbound Relay CA certificate from {cert_url} ({failure}); "
+            "check the network and EV_CERT_HOSTNAME."
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from pytest_httpserver import HTTPServer
 
 import evervault
 from evervault import api
+from evervault.bootstrap.relay import active_relay
 from evervault.domain.decryption import Decryptor
-from evervault.services.relay import active_relay
 from tests.api.api_support import API_KEY, APP_ID, BASIC_AUTH, only_request, recorded
 
 

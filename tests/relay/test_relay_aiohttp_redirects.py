@@ -19,8 +19,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 from yarl import URL
 
+from evervault.bootstrap.relay import enable_outbound_relay
 from evervault.services.client import Client
-from evervault.services.relay import enable_outbound_relay
 
 from .conftest import AppKeys
 from .relay_support import RecordingTunnelProxy, echo_url, running_echo_server
