@@ -49,6 +49,7 @@ class FixedRouter:
 
 @pytest.fixture
 def router(relay_proxy: RelayProxy, relay_ca: LocalCA) -> FixedRouter:
+    assert relay_proxy.url is not None  # the proxy is running
     trust = ssl.create_default_context(cadata=relay_ca.cert_pem.decode("ascii"))
     return FixedRouter("localhost", RelayRoute(relay_proxy.url, {"Proxy-Authorization": API_KEY}, trust))
 
