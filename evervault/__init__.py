@@ -5,7 +5,6 @@ The published SDK's module-level API (``init``, ``encrypt``, ``decrypt``, ``run`
 ``AsyncClient`` classes, and every error class.
 """
 
-from evervault.adapters.relay_urllib3 import RelayPoolManager
 from evervault.api import (
     Curves,
     attestable_cage_session,
@@ -24,6 +23,7 @@ from evervault.api import (
     run,
 )
 from evervault.bootstrap.clients import AsyncClient, Client
+from evervault.bootstrap.relay import RelayPoolManager
 from evervault.domain.attestation.policy import UnsafeSkipPcrChecks
 from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
 from evervault.errors import __all__ as _error_names

@@ -28,21 +28,21 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from evervault.domain.errors import UnsupportedTypeError
-from evervault.services.relay import OutboundRelay
+from evervault.ports.relay import RelayRouter
 
 _MISSING = object()
 
 
 class AiohttpRelay:
-    """The relay hook of one ``aiohttp.ClientSession``."""
+    """The relay hook of one ``aiohttp.ClientSession``: ``router`` decides each hop."""
 
-    def __init__(self, session: aiohttp.ClientSession, relay: OutboundRelay) -> None:
+    def __init__(self, session: aiohttp.ClientSession, router: RelayRouter) -> None:
         if not isinstance(session, aiohttp.ClientSession):
             raise UnsupportedTypeError(
                 f"client_session must be an aiohttp.ClientSession, not {type(session).__name__}."
             )
         self._session = session
-        self._relay = relay
+        self._router = router
         self._previous: Any = _MISSING
         self._wrapper: Any = None
 
@@ -57,11 +57,11 @@ class AiohttpRelay:
         attributes = vars(self._session)
         self._previous = attributes.get("_request_class", _MISSING)
         original: Any = self._session._request_class
-        relay = self._relay
+        router = self._router
 
         def relayed_request(method: str, url: URL, **options: Any) -> Any:
             # Called once per hop, with the hop's URL: route each hop on its own.
-            route = relay.route(str(url))
+            route = router.route(str(url))
             if route is not None:
                 options.update(
                     proxy=URL(route.proxy_url),

@@ -1,8 +1,9 @@
 """requests: send matching ``https`` requests through the Outbound Relay, reversibly.
 
 The hook sits at the transport-adapter depth: ``requests.adapters.HTTPAdapter.send``
-is replaced by a function that asks the enabled
-:class:`~evervault.services.relay.OutboundRelay` where the request goes. That one
+is replaced by a function that asks the installed
+:class:`~evervault.ports.relay.RelayRouter` (the enabled ``OutboundRelay``) where the
+request goes. That one
 attribute covers module-level calls (``requests.post``), Sessions created before or after
 enabling, and adapters subclassing ``HTTPAdapter``.
 
@@ -32,14 +33,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool
 
 from evervault.adapters.relay_urllib3 import RelayProxyManagers, same_route
-from evervault.services.relay import OutboundRelay, RelayRoute
+from evervault.ports.relay import RelayRoute, RelayRouter
 
 logger = logging.getLogger("evervault.relay")
 
 SendFunction = Callable[..., Response]
 
 _lock = threading.Lock()
-_router: _Router | None = None
+_router: _Routing | None = None
 # HTTPAdapter.send as found when the hook was installed; kept after uninstalling so a
 # request that entered the hook just before uninstall still completes.
 _original_send: SendFunction = HTTPAdapter.send
@@ -83,17 +84,17 @@ class RelayHTTPAdapter(HTTPAdapter):
         """The pool's ``ssl_context`` (default trust plus relay CA) already verifies."""
 
 
-class _Router:
-    """Decides per request; owns the relay's connection pools."""
+class _Routing:
+    """Asks the router per request; owns the relay's connection pools."""
 
-    def __init__(self, relay: OutboundRelay) -> None:
-        self.relay = relay
+    def __init__(self, router: RelayRouter) -> None:
+        self.router = router
         self._managers = RelayProxyManagers()
         self._adapter: RelayHTTPAdapter | None = None
         self._lock = threading.Lock()
 
     def adapter_for(self, url: str) -> RelayHTTPAdapter | None:
-        route = self.relay.route(url)
+        route = self.router.route(url)
         if route is None:
             return None
         adapter = self._adapter
@@ -128,15 +129,15 @@ def _relaying_send(
     return adapter.send(request, stream=stream, timeout=timeout)
 
 
-def install(relay: OutboundRelay) -> None:
-    """Route ``requests`` through ``relay`` (replacing any relay installed before)."""
+def install(router: RelayRouter) -> None:
+    """Route ``requests`` as ``router`` decides (replacing any router installed before)."""
     global _router, _original_send
     with _lock:
         current = HTTPAdapter.__dict__["send"]
         if current is not _relaying_send:
             _original_send = current
             HTTPAdapter.send = _relaying_send  # type: ignore[method-assign]
-        previous, _router = _router, _Router(relay)
+        previous, _router = _router, _Routing(router)
     if previous is not None:
         previous.close()
 

@@ -5,6 +5,9 @@ decryption domain are tunnelled through the relay (``CONNECT`` carrying
 ``Proxy-Authorization: <api key>``, TLS verified against the relay CA); every other request
 uses this manager's own settings, exactly as a plain ``PoolManager`` would, and never
 carries the key. Redirects are followed hop by hop, each hop routed on its own.
+
+Which requests are relayed is the :class:`~evervault.ports.relay.RelayRouter`'s decision:
+this module knows only the routes it hands out.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 
-from evervault.services.relay import OutboundRelay, RelayRoute, active_relay
+from evervault.ports.relay import RelayRoute, RelayRouter
 
 
 def relay_proxy_manager(route: RelayRoute, **connection_pool_kw: Any) -> urllib3.ProxyManager:
@@ -57,22 +60,23 @@ class RelayProxyManagers:
 
 
 class RelayPoolManager(urllib3.PoolManager):
-    """A ``PoolManager`` that relays requests to decryption domains.
+    """A ``PoolManager`` that relays the requests ``router`` routes through the relay.
 
-    ``relay`` is the :class:`~evervault.services.relay.OutboundRelay` returned by
-    ``enable_outbound_relay``; when omitted, whichever relay is enabled at request time is
-    used (none enabled: every request goes out directly).
+    ``router`` is asked for every connection, with the connection's origin; any other
+    request uses this manager's own settings. (``evervault.RelayPoolManager`` is this
+    class with the enabled relay as its default router.)
     """
 
     def __init__(
         self,
-        relay: OutboundRelay | None = None,
         num_pools: int = 10,
         headers: dict[str, str] | None = None,
+        *,
+        router: RelayRouter,
         **connection_pool_kw: Any,
     ) -> None:
         super().__init__(num_pools, headers, **connection_pool_kw)
-        self._relay = relay
+        self._router = router
         self._relay_managers = RelayProxyManagers(timeout=connection_pool_kw.get("timeout"))
 
     def connection_from_host(
@@ -82,8 +86,7 @@ class RelayPoolManager(urllib3.PoolManager):
         scheme: str | None = "http",
         pool_kwargs: dict[str, Any] | None = None,
     ) -> HTTPConnectionPool:
-        relay = self._relay or active_relay()
-        route = relay.route(_origin(scheme, host, port)) if relay is not None and host else None
+        route = self._router.route(_origin(scheme, host, port)) if host else None
         if route is None:
             return super().connection_from_host(host, port, scheme, pool_kwargs)
         # The caller's TLS options do not apply: the relay terminates TLS with its own CA.

@@ -11,8 +11,8 @@ import trustme
 from pytest_httpserver import HTTPServer
 
 import evervault
+from evervault.bootstrap.relay import active_relay
 from evervault.domain.decryption import Decryptor
-from evervault.services.relay import active_relay
 from tests.api.api_support import API_KEY, APP_ID, BASIC_AUTH, only_request, recorded
 
 

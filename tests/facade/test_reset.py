@@ -7,9 +7,9 @@ from types import ModuleType
 import pytest
 
 import evervault
+from evervault.bootstrap.relay import active_relay
 from evervault.errors import ConfigurationError
 from evervault.local.pytest_plugin import LocalEvervault
-from evervault.services.relay import active_relay
 
 
 def test_reset_forgets_the_client_and_disables_its_relay(
@@ -29,7 +29,7 @@ def test_reset_forgets_the_client_and_disables_its_relay(
 
 
 def test_reset_leaves_a_relay_enabled_by_another_client_alone(evervault_emulator: LocalEvervault) -> None:
-    from evervault.services import relay
+    from evervault.bootstrap import relay
 
     evervault.reset()
     with evervault_emulator.info.client() as other:

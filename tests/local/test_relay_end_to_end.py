@@ -24,7 +24,7 @@ SDK_SCRIPT = """
 import json, sys
 import requests
 from evervault.bootstrap.clients import Client
-from evervault.services.relay import enable_outbound_relay
+from evervault.bootstrap.relay import enable_outbound_relay
 
 line, echo = json.loads(sys.argv[1]), sys.argv[2]
 client = Client(line["app_id"], line["api_key"], base_url=line["api_url"],

@@ -15,12 +15,12 @@ from werkzeug import Request, Response
 
 from evervault.adapters.system import default_encryptor
 from evervault.bootstrap.clients import Client
+from evervault.bootstrap.relay import disable_outbound_relay
 from evervault.domain.curves import Curve, compressed_point
 from evervault.domain.decryption import Decryptor
 from evervault.domain.encryption import Encryptor
 from evervault.local.pki import LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
-from evervault.services.relay import disable_outbound_relay
 
 from .relay_support import API_KEY, APP_ID, NO_DECRYPT_KEY, RecordingTunnelProxy, running_echo_server
 

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 from yarl import URL
 
 from evervault.bootstrap.clients import Client
-from evervault.services.relay import enable_outbound_relay
+from evervault.bootstrap.relay import enable_outbound_relay
 
 from .conftest import AppKeys
 from .relay_support import RecordingTunnelProxy, echo_url, running_echo_server

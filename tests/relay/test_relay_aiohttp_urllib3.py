@@ -12,9 +12,9 @@ import pytest
 import urllib3
 from pytest_httpserver import HTTPServer
 
-from evervault.adapters.relay_urllib3 import RelayPoolManager
+from evervault import RelayPoolManager
 from evervault.bootstrap.clients import Client
-from evervault.services.relay import disable_outbound_relay, enable_outbound_relay
+from evervault.bootstrap.relay import disable_outbound_relay, enable_outbound_relay
 
 from .conftest import AppKeys
 from .relay_support import API_KEY, echo_url

@@ -15,7 +15,7 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from evervault.bootstrap.clients import Client
-from evervault.services.relay import enable_outbound_relay
+from evervault.bootstrap.relay import enable_outbound_relay
 from tests.support.published_sdk import PublishedSdkUnavailableError, published_sdk_python
 
 from .relay_support import echo_url

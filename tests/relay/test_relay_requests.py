@@ -19,8 +19,8 @@ from werkzeug import Response
 
 from evervault.adapters import relay_requests
 from evervault.bootstrap.clients import Client
+from evervault.bootstrap.relay import disable_outbound_relay, enable_outbound_relay
 from evervault.domain.encryption import Encryptor
-from evervault.services.relay import disable_outbound_relay, enable_outbound_relay
 
 from .conftest import AppKeys, FakeApi
 from .relay_support import API_KEY, RecordingTunnelProxy, echo_url
@@ -203,7 +203,7 @@ def test_after_disable_requests_behaves_as_in_a_fresh_interpreter(
 LIFECYCLE_PROBE = """
 import json, os, sys, tempfile, threading, requests
 from evervault.bootstrap.clients import Client
-from evervault.services.relay import enable_outbound_relay, disable_outbound_relay
+from evervault.bootstrap.relay import enable_outbound_relay, disable_outbound_relay
 app_id, api_key, api_url, ca_url, relay_url, url, document = sys.argv[1:8]
 threads_before = {thread.ident for thread in threading.enumerate()}
 client = Client(app_id, api_key, base_url=api_url, ca_host=ca_url, relay_url=relay_url, environ={})
@@ -282,7 +282,7 @@ def test_the_relay_adapter_connects_through_the_relay_on_every_requests_version(
     import ssl
 
     from evervault.adapters.relay_urllib3 import RelayProxyManagers
-    from evervault.services.relay import RelayRoute
+    from evervault.ports.relay import RelayRoute
 
     managers = RelayProxyManagers()
     route = RelayRoute("https://127.0.0.1:9", {"Proxy-Authorization": API_KEY}, ssl.create_default_context())

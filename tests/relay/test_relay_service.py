@@ -10,14 +10,14 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from evervault.bootstrap.clients import Client
-from evervault.domain.errors import InvalidArgumentError, RelayError
-from evervault.services.relay import (
-    OutboundRelay,
-    RelayTrust,
+from evervault.bootstrap.relay import (
     active_relay,
     disable_outbound_relay,
     enable_outbound_relay,
+    outbound_relay_for,
 )
+from evervault.domain.errors import InvalidArgumentError, RelayError
+from evervault.services.relay import OutboundRelay, RelayTrust
 
 from .conftest import AppKeys, FakeApi
 from .relay_support import API_KEY, APP_ID, echo_url
@@ -87,7 +87,7 @@ def test_a_failed_poll_keeps_the_last_configuration_and_warns(
 
 def test_a_missing_poll_interval_header_keeps_the_default(client: Client, fake_api: FakeApi) -> None:
     fake_api.poll_interval = "not a number"
-    relay = OutboundRelay(client)
+    relay = outbound_relay_for(client)
     relay.start()
     try:
         assert relay.poll_interval == 5.0
@@ -100,7 +100,7 @@ def test_the_ca_is_fetched_without_the_api_key_and_refreshed_when_it_expires(
     client: Client, fake_api: FakeApi
 ) -> None:
     now = [1_800_000_000.0]
-    relay = OutboundRelay(client, decryption_domains=["localhost"], clock=lambda: now[0])
+    relay = outbound_relay_for(client, decryption_domains=["localhost"], clock=lambda: now[0])
     first = relay.trust()
     assert first.is_valid_at(now[0])
     assert isinstance(first.ssl_context, ssl.SSLContext)
@@ -155,7 +155,7 @@ def test_invalid_arguments_are_refused_before_anything_starts(client: Client) ->
 
 
 def test_repr_never_shows_the_key(client: Client) -> None:
-    relay = OutboundRelay(client, decryption_domains=["localhost"])
+    relay = outbound_relay_for(client, decryption_domains=["localhost"])
     assert API_KEY not in repr(relay)
     route = relay.route("https://localhost/")
     assert route is not None and API_KEY not in repr(route)
