@@ -108,8 +108,15 @@ class ConnectionSlots:
         return True
 
     def release(self, connection: ClientConnection) -> None:
-        """The connection ended: free whichever slot it held."""
+        """The connection ended: free whichever slot it held.
+
+        A pending connection that ends past its deadline counts as dropped even when its own
+        read timed out before :meth:`drop_expired` came round to it.
+        """
         with self._lock:
-            self._pending.pop(connection, None)
+            if connection in self._pending:
+                del self._pending[connection]
+                if time.monotonic() >= connection.deadline:
+                    self.dropped_unauthenticated += 1
             if connection.authenticated:
                 self._slots.release()
