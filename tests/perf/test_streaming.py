@@ -27,14 +27,8 @@ from evervault.domain.errors import (
 )
 from evervault.domain.metadata import encode_map
 from evervault.domain.session import DerivedKeys
-from evervault.domain.streaming import (
-    FileDecryptor,
-    FileEncryptor,
-    decrypt_stream,
-    encrypt_stream,
-    seal_file,
-    verify_stream,
-)
+from evervault.domain.streaming import FileDecryptor, FileEncryptor, seal_file
+from evervault.services.file_streams import decrypt_stream, encrypt_stream, verify_stream
 from tests.perf.vectors import (
     FILE_CONTENT,
     FILE_VECTORS,
@@ -130,7 +124,7 @@ def test_a_streamed_file_decrypts_with_the_one_shot_decryptor(curve: Curve) -> N
     encryptor = default_encryptor(curve, compressed_point(KEYS[curve].public_key()))
     data = bytes(range(256)) * 4099
     destination = io.BytesIO()
-    written = encryptor.encrypt_file_stream(io.BytesIO(data), destination, chunk_size=65536)
+    written = encrypt_stream(encryptor.file_encryptor(), io.BytesIO(data), destination, chunk_size=65536)
     assert written == len(data) + 55 + 20 == len(destination.getvalue())
     decrypted = Decryptor(KEYS).decrypt_file(destination.getvalue())
     assert decrypted.data == data
@@ -139,7 +133,9 @@ def test_a_streamed_file_decrypts_with_the_one_shot_decryptor(curve: Curve) -> N
 
 def test_partial_writes_are_completed() -> None:
     destination = PartialWriter()
-    deterministic_encryptor(Curve.P256).encrypt_file_stream(io.BytesIO(FILE_CONTENT), destination, 4)
+    encrypt_stream(
+        deterministic_encryptor(Curve.P256).file_encryptor(), io.BytesIO(FILE_CONTENT), destination, 4
+    )
     assert destination.getvalue() == FILE_VECTORS[Curve.P256]
 
 
@@ -151,7 +147,7 @@ def test_streaming_has_no_size_limit_and_bounded_memory() -> None:
     sink = ChecksumSink()
     tracemalloc.start()
     try:
-        encryptor.encrypt_file_stream(ZeroSource(24 * MIB), sink)
+        encrypt_stream(encryptor.file_encryptor(), ZeroSource(24 * MIB), sink)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -420,7 +416,7 @@ def test_non_blocking_streams_and_short_buffers_are_named_errors() -> None:
 
     encryptor = deterministic_encryptor(Curve.SECP256K1)
     with pytest.raises(InvalidArgumentError, match="non-blocking"):
-        encryptor.encrypt_file_stream(NothingYet(), io.BytesIO())
+        encrypt_stream(encryptor.file_encryptor(), NothingYet(), io.BytesIO())
     with pytest.raises(InvalidArgumentError, match="room"):
         encryptor.file_encryptor().update_into(b"x" * 100, bytearray(100))
     with pytest.raises(InvalidArgumentError, match="room"):
@@ -440,7 +436,7 @@ def test_a_chunk_size_that_is_not_a_positive_int_is_refused_before_any_output(ch
     encryptor = deterministic_encryptor(Curve.SECP256K1)
     destination = io.BytesIO()
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
-        encryptor.encrypt_file_stream(io.BytesIO(b"data"), destination, chunk_size)  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.BytesIO(b"data"), destination, chunk_size)  # type: ignore[arg-type]
     assert destination.getvalue() == b""
     encrypted = io.BytesIO(FILE_VECTORS[Curve.SECP256K1])
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
@@ -452,9 +448,9 @@ def test_a_chunk_size_that_is_not_a_positive_int_is_refused_before_any_output(ch
 def test_text_or_missing_streams_are_named_errors() -> None:
     encryptor = deterministic_encryptor(Curve.P256)
     with pytest.raises(UnsupportedTypeError, match="source"):
-        encryptor.encrypt_file_stream(io.StringIO("text"), io.BytesIO())  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.StringIO("text"), io.BytesIO())  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="destination"):
-        encryptor.encrypt_file_stream(io.BytesIO(b"data"), io.StringIO())  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.BytesIO(b"data"), io.StringIO())  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="source"):
         verify_stream(KEYS, None)  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="source"):
