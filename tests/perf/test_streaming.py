@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evervault.adapters.system import default_encryptor
+from evervault.adapters.system import build_bytes_in_place, default_encryptor
 from evervault.domain.curves import Curve, compressed_point, uncompressed_point
 from evervault.domain.decryption import Decryptor
 from evervault.domain.envelope import FileVersion, is_encrypted_file
@@ -27,7 +27,7 @@ from evervault.domain.errors import (
 )
 from evervault.domain.metadata import encode_map
 from evervault.domain.session import DerivedKeys
-from evervault.domain.streaming import FileDecryptor, FileEncryptor, seal_file
+from evervault.domain.streaming import FileDecryptor, FileEncryptor, build_bytes_by_copy, seal_file
 from evervault.services.file_streams import decrypt_stream, encrypt_stream, verify_stream
 from tests.perf.vectors import (
     FILE_CONTENT,
@@ -137,6 +137,36 @@ def test_partial_writes_are_completed() -> None:
         deterministic_encryptor(Curve.P256).file_encryptor(), io.BytesIO(FILE_CONTENT), destination, 4
     )
     assert destination.getvalue() == FILE_VECTORS[Curve.P256]
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_both_buffer_builders_seal_the_same_file(curve: Curve) -> None:
+    session = deterministic_encryptor(curve).current_session()
+    data = bytes(range(256)) * 300
+    in_place = seal_file(FileEncryptor(session, FIXED_IV), data, 1000, build_bytes_in_place)
+    copied = seal_file(FileEncryptor(session, FIXED_IV), data, 1000, build_bytes_by_copy)
+    assert type(in_place) is bytes and in_place == copied
+    assert Decryptor(KEYS).decrypt_file(in_place).data == data
+
+
+def test_the_in_place_builder_returns_the_filled_buffer_itself() -> None:
+    """No second buffer: the 25 MiB file path keeps its one-buffer memory peak."""
+    size = 8 * MIB
+
+    def fill(view: memoryview) -> None:
+        view[:4] = b"head"
+        view[-4:] = b"tail"
+
+    tracemalloc.start()
+    try:
+        result = build_bytes_in_place(size, fill)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert type(result) is bytes and len(result) == size
+    assert result[:4] == b"head" and result[-4:] == b"tail" and result[4:-4].count(0) == size - 8
+    assert peak < 1.5 * size  # a copy would hold two 8 MiB buffers at once
+    assert build_bytes_by_copy(size, fill) == result
 
 
 def test_streaming_has_no_size_limit_and_bounded_memory() -> None:
