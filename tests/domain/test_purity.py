@@ -59,13 +59,14 @@ def violations(source: str) -> list[Violation]:
     """Everything in ``source`` that would make the domain impure."""
     found = []
     for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
         for module in imported_modules(node):
             if module.split(".")[0] in FORBIDDEN_MODULES and not is_allowed(module):
-                found.append(Violation(node.lineno, f"imports {module}"))
+                found.append(Violation(line, f"imports {module}"))
         if isinstance(node, ast.Call) and called_name(node.func) in FORBIDDEN_CALLS:
-            found.append(Violation(node.lineno, f"calls {called_name(node.func)}()"))
+            found.append(Violation(line, f"calls {called_name(node.func)}()"))
         if isinstance(node, ast.ClassDef) and any(called_name(base) == "Protocol" for base in node.bases):
-            found.append(Violation(node.lineno, f"defines the Protocol {node.name} (ports: evervault.ports)"))
+            found.append(Violation(line, f"defines the Protocol {node.name} (ports: evervault.ports)"))
     return found
 
 
