@@ -31,12 +31,14 @@ test: $(STAMP)
 
 # ruff; mypy --strict over the package, the scripts and the benchmarks (the tests are not
 # type-checked: pytest fixtures and hypothesis strategies are typed dynamically); the
-# import-layer contract in pyproject.toml ([tool.importlinter]).
+# import-layer contract in pyproject.toml ([tool.importlinter]); no import cycle in the package,
+# lazy imports included (the layers contract cannot see cycles inside one layer).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict evervault
 	MYPYPATH=scripts $(BIN)/mypy --strict --explicit-package-bases scripts benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_import_cycles.py
 
 # The anchors build their own cached virtualenvs; the Rust attestation bindings read the
 # wall clock, so they run under Debian's faketime (installed here when missing and possible).

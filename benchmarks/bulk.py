@@ -160,8 +160,8 @@ def run_anchor(api_url: str, source: Path, target: Path, limit: int) -> dict[str
 
 
 def key_spec(api_url: str) -> Any:
+    from evervault.bootstrap.clients import Client
     from evervault.bulk import KeySpec
-    from evervault.services.client import Client
 
     with Client(APP_ID, API_KEY, base_url=api_url) as client:
         return KeySpec.from_client(client)

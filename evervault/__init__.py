@@ -23,11 +23,10 @@ from evervault.api import (
     reset,
     run,
 )
+from evervault.bootstrap.clients import AsyncClient, Client
 from evervault.domain.attestation.policy import UnsafeSkipPcrChecks
 from evervault.errors import *  # noqa: F403 - the error classes are public names of the package
 from evervault.errors import __all__ as _error_names
-from evervault.services.async_client import AsyncClient
-from evervault.services.client import Client
 from evervault.services.retry import RetryPolicy
 from evervault.services.version import SDK_VERSION as __version__
 

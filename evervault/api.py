@@ -1,29 +1,33 @@
 """The module-level facade of the published SDK's README: ``evervault.init(...)`` then plain functions.
 
-Every function delegates to one process-wide :class:`~evervault.services.client.Client`
-created by :func:`init`. Code that talks to several apps, or wants no global state,
-creates :class:`~evervault.Client` / :class:`~evervault.AsyncClient` objects instead.
+Every function delegates to the one process-wide :class:`~evervault.Client` that
+:func:`init` registers in :mod:`evervault.bootstrap.facade`. Code that talks to several
+apps, or wants no global state, creates :class:`~evervault.Client` /
+:class:`~evervault.AsyncClient` objects instead.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from evervault.bootstrap import relay as _relay
+from evervault.bootstrap.facade import current_client as current_client
+from evervault.bootstrap.facade import encrypt as encrypt
+from evervault.bootstrap.facade import init as init
+from evervault.bootstrap.facade import reset as reset
 from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
-from evervault.domain.errors import ConfigurationError, InvalidArgumentError
-from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
-from evervault.services import relay as _relay
-from evervault.services.client import Client
+from evervault.domain.defaults import DEFAULT_CHUNK_SIZE
+from evervault.domain.errors import InvalidArgumentError
 from evervault.services.file_streams import FileDestination, FileSource
-from evervault.services.retry import RetryPolicy
 
 _K = TypeVar("_K")  # the key type of an encrypted or decrypted dict (keys stay readable)
 
 if TYPE_CHECKING:
     import requests
+
+    from evervault.services.relay import OutboundRelay
 
 
 class Curves:
@@ -31,97 +35,6 @@ class Curves:
 
     SECP256K1 = "SECP256K1"
     SECP256R1 = "SECP256R1"
-
-
-_client_lock = threading.Lock()
-_client: Client | None = None
-
-
-def init(
-    app_id: str,
-    api_key: str,
-    decryption_domains: Iterable[str] | None = (),
-    retry: bool | RetryPolicy = False,
-    curve: str = Curves.SECP256K1,
-    debug_requests: bool = False,
-    enable_outbound_relay: bool = False,
-    request_timeout: float = 30,
-) -> None:
-    """Configure the SDK for one app. Settings are validated now, not at the first call.
-
-    URLs and limits come from the environment (``EV_API_URL`` etc., see
-    :class:`~evervault.services.config.ClientConfig`). As in the published SDK, non-empty
-    ``decryption_domains`` (or ``enable_outbound_relay=True``, which uses the app's relay
-    configuration) turn on Outbound Relay right away.
-    """
-    client = Client(
-        app_id,
-        api_key,
-        request_timeout=request_timeout,
-        retry=retry,
-        curve=curve,
-        decryption_domains=decryption_domains or (),
-        debug_requests=debug_requests,
-        enable_outbound_relay=enable_outbound_relay,
-    )
-    global _client
-    with _client_lock:
-        previous, _client = _client, client
-    if previous is not None:
-        _relay.disable_outbound_relay(previous)
-        previous.close()
-    domains = list(decryption_domains or ())
-    if domains or enable_outbound_relay:
-        _relay.enable_outbound_relay(client, domains or None, debug_requests)
-
-
-def reset() -> None:
-    """Undo :func:`init`: disable its Outbound Relay, close the client, forget the configuration.
-
-    Afterwards every function raises :class:`ConfigurationError` until :func:`init` is
-    called again. Tests use it (the pytest plugin's ``evervault_facade`` fixture does) so
-    that one test's ``init`` never leaks into the next.
-    """
-    global _client
-    with _client_lock:
-        previous, _client = _client, None
-    if previous is not None:
-        _relay.disable_outbound_relay(previous)  # only a relay this client enabled
-        previous.close()
-
-
-def current_client() -> Client:
-    """The client :func:`init` created; :class:`ConfigurationError` before ``init``."""
-    client = _client
-    if client is None:
-        raise ConfigurationError(
-            "Evervault is not initialised: call evervault.init('<APP_ID>', '<API_KEY>') first."
-        )
-    return client
-
-
-@overload
-def encrypt(data: str | int | float, role: str | None = None) -> str: ...
-@overload
-def encrypt(data: bytes | bytearray, role: str | None = None) -> bytes: ...
-@overload
-def encrypt(data: dict[_K, Any], role: str | None = None) -> dict[_K, Any]: ...
-@overload
-def encrypt(data: list[Any], role: str | None = None) -> list[Any]: ...
-@overload
-def encrypt(data: tuple[Any, ...], role: str | None = None) -> tuple[Any, ...]: ...
-@overload
-def encrypt(data: set[Any], role: str | None = None) -> set[str]: ...
-@overload
-def encrypt(data: frozenset[Any], role: str | None = None) -> frozenset[str]: ...
-@overload
-def encrypt(data: object, role: str | None = None) -> Any: ...
-def encrypt(data: object, role: str | None = None) -> Any:
-    """Encrypt a value, a container of values, or file bytes for this app."""
-    client = _client  # current_client() inlined: encrypt is a ~1 us hot path
-    if client is None:
-        client = current_client()  # raises ConfigurationError
-    return client.encrypt(data, role)
 
 
 def encrypt_file(src: FileSource, dst: FileDestination, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
@@ -180,7 +93,7 @@ def create_run_token(function_name: str, data: object = None) -> dict[str, Any]:
 
 
 # --- attested sessions to Cages and Enclaves ---------------------------------------------
-# The adapters import requests at module level, so they are imported only when used.
+# The composition root imports requests only when a session is built.
 # ``options`` are the adapter's keyword arguments (``trust_root``, ``ca_bundle``,
 # ``address_override``), used by tests against the local enclave simulator.
 
@@ -212,7 +125,7 @@ def attestable_enclave_session(enclave_attestation_data: object = None, **option
 def _attested_session(
     era: Era, data: object, host_suffix: str | None, options: dict[str, Any]
 ) -> requests.Session:
-    from evervault.adapters.attested_requests import attested_session
+    from evervault.bootstrap.attestation import attested_session
 
     config = current_client().config
     return attested_session(
@@ -232,7 +145,7 @@ def enable_outbound_relay(
     decryption_domains: Iterable[str] | None = None,
     debug_requests: bool = False,
     client_session: Any = None,
-) -> _relay.OutboundRelay:
+) -> OutboundRelay:
     """Send ``https`` requests to matching domains through Outbound Relay, which decrypts them.
 
     With ``decryption_domains`` (exact hosts or ``*suffix`` wildcards) those are used;

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evervault.services.async_client import AsyncClient
-from evervault.services.client import Client
+from evervault.bootstrap.clients import AsyncClient, Client
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0

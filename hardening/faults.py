@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evervault.bootstrap.clients import AsyncClient, Client
 from evervault.domain.errors import EvervaultError
-from evervault.services.async_client import AsyncClient
-from evervault.services.client import Client
 from evervault.services.retry import RetryPolicy
 from hardening.fault_server import MODES
 

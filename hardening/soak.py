@@ -22,16 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
-import evervault.services.async_client as async_client_module
-import evervault.services.client as client_module
 from evervault.adapters.system import default_encryptor
+from evervault.bootstrap.clients import AsyncClient, Client
 from evervault.domain.ciphertext import looks_encrypted, parse
+from evervault.domain.curves import Curve
 from evervault.domain.encryption import Encryptor
-from evervault.domain.keys import AppKeys
-from evervault.services.async_client import AsyncClient
-from evervault.services.client import Client
-from evervault.services.config import ClientConfig
+from evervault.services.operations import EncryptorFactory
 
 ROLE = "soak-role"
 FILE_EVERY = 997  # one byte-string ("file") value in about a thousand
@@ -67,17 +65,17 @@ class SoakResult:
 def fast_rotation(seconds: float) -> Iterator[None]:
     """Clients created inside rotate their session key every ``seconds`` (default is 15 s)."""
 
-    def rotating_encryptor_for(config: ClientConfig, keys: AppKeys) -> Encryptor:
-        public = keys.public_key_for(config.curve)
-        return default_encryptor(config.curve, public, config.max_file_size_bytes, rotation_seconds=seconds)
+    def rotating_encryptor(curve: Curve, public_key: bytes, max_file_size: int) -> Encryptor:
+        return default_encryptor(curve, public_key, max_file_size, rotation_seconds=seconds)
 
-    saved = client_module.encryptor_for, async_client_module.encryptor_for
-    client_module.encryptor_for = rotating_encryptor_for
-    async_client_module.encryptor_for = rotating_encryptor_for
-    try:
+    def factory(_client: object) -> EncryptorFactory:
+        return rotating_encryptor
+
+    with (
+        mock.patch.object(Client, "_default_encryptor_factory", factory),
+        mock.patch.object(AsyncClient, "_default_encryptor_factory", factory),
+    ):
         yield
-    finally:
-        client_module.encryptor_for, async_client_module.encryptor_for = saved
 
 
 # --- values -------------------------------------------------------------------------------

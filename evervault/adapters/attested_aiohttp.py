@@ -2,11 +2,10 @@
 
 ``AttestedTCPConnector._create_connection`` completes the TLS handshake, reads the peer
 certificate of that transport and runs the (blocking, CPU- and maybe network-bound)
-attestation gate in the default executor; only an attested connection is handed to aiohttp
-for writing the request. Build connectors inside a running event loop:
-
-    connector = attestable_enclave_connector({"hello": {"pcr_8": "..."}}, app_id="app_...")
-    async with aiohttp.ClientSession(connector=connector) as session: ...
+attestation gate (any ``evervault.ports.attestation.AttestationGate``) in the default
+executor; only an attested connection is handed to aiohttp for writing the request. The SDK's
+builders (``evervault.bootstrap.attestation``: ``attestable_enclave_connector`` and friends)
+wire the gate; build connectors inside a running event loop.
 
 Importing this module imports aiohttp; nothing in the SDK core imports it.
 """
@@ -14,8 +13,6 @@ Importing this module imports aiohttp; nothing in the SDK core imports it.
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import socket
 import ssl
 from typing import Any, Literal
@@ -24,16 +21,9 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
 
-from evervault.adapters.attested_urllib3 import (
-    AddressOverride,
-    build_gate,
-    ca_certificates,
-    normalise_address_override,
-)
-from evervault.domain.attestation.chain import NitroTrustRoot
+from evervault.adapters.attested_urllib3 import AddressOverride, normalise_address_override
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
-from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
+from evervault.ports.attestation import AttestationGate
 
 HTTPS_PORT = 443
 
@@ -127,40 +117,6 @@ def _tls_session(protocol: ResponseHandler) -> ssl.SSLObject | ssl.SSLSocket:
             "malformed-cert", "the connection has no TLS session, so it cannot be attested."
         )
     return ssl_object
-
-
-def attested_connector(
-    era: Era,
-    attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str | None = None,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **connector_kwargs: Any,
-) -> AttestedTCPConnector:
-    """A connector attesting ``app_id``'s hosts of ``era``; TLS verified against ``ca_bundle``/certifi."""
-    gate = build_gate(
-        era.endpoint(app_id, host_suffix),
-        attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
-    connector_kwargs.setdefault("ssl", ssl.create_default_context(cafile=ca_certificates(ca_bundle)))
-    return AttestedTCPConnector(gate, address_override=address_override, **connector_kwargs)
-
-
-# The public per-era names (README, tests): ``attested_connector`` with the era bound.
-cage_aiohttp_connector = functools.partial(attested_connector, SEED_CAGES)
-"""Seed-era Cages (document in the TLS certificate SAN) as an aiohttp connector."""
-attestable_cage_connector = functools.partial(attested_connector, GA_CAGES)
-"""GA Cages (``/.well-known/attestation``) as an aiohttp connector."""
-attestable_enclave_connector = functools.partial(attested_connector, ENCLAVES)
-"""Enclaves (``/.well-known/attestation``) as an aiohttp connector."""
 
 
 class _CapturedPeer:

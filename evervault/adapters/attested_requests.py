@@ -1,14 +1,14 @@
-"""requests adapter: a ``requests.Session`` that attests every new enclave connection.
+"""requests adapter: an ``HTTPAdapter`` that attests every new enclave connection.
 
-The session's transport adapter uses the attested urllib3 pool manager, so the check runs
-inside ``connect()`` - after the TLS handshake, before the request line is written - on the
-certificate of that very connection. Proxies are refused for attested hosts (a proxied
-tunnel would bypass the check), with an error saying how to exclude the host.
+It uses the attested urllib3 pool manager, so the gate's check runs inside ``connect()`` -
+after the TLS handshake, before the request line is written - on the certificate of that very
+connection. Proxies are refused for attested hosts (a proxied tunnel would bypass the check),
+with an error saying how to exclude the host. ``evervault.bootstrap.attestation`` mounts it
+on the Sessions it builds.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,15 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 
-from evervault.adapters.attested_urllib3 import (
-    AddressOverride,
-    AttestedPoolManager,
-    build_gate,
-)
-from evervault.domain.attestation.chain import NitroTrustRoot
+from evervault.adapters.attested_urllib3 import AddressOverride, AttestedPoolManager
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.hosts import ENCLAVES, GA_CAGES, SEED_CAGES, Era
-from evervault.services.attestation import DEFAULT_PCR_POLL_INTERVAL, AttestationGate
+from evervault.ports.attestation import AttestationGate
 
 
 class AttestedHTTPAdapter(HTTPAdapter):
@@ -81,39 +75,3 @@ class AttestedHTTPAdapter(HTTPAdapter):
     def close(self) -> None:
         super().close()
         self.attestation_gate.close()
-
-
-def attested_session(
-    era: Era,
-    attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str | None = None,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-) -> requests.Session:
-    """A session attesting ``app_id``'s hosts of ``era``; other hosts behave as in any Session."""
-    gate = build_gate(
-        era.endpoint(app_id, host_suffix),
-        attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
-    session = requests.Session()
-    adapter = AttestedHTTPAdapter(gate, address_override=address_override, ca_bundle=ca_bundle)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-# The public per-era names (README, tests, the facade): ``attested_session`` with the era bound.
-cage_requests_session = functools.partial(attested_session, SEED_CAGES)
-"""Seed-era Cages: ``{"my-cage": {"pcr_8": "..."}}`` (or a list of dicts to roll over)."""
-attestable_cage_session = functools.partial(attested_session, GA_CAGES)
-"""GA Cages (document from ``/.well-known/attestation``)."""
-attestable_enclave_session = functools.partial(attested_session, ENCLAVES)
-"""Enclaves (document from ``/.well-known/attestation``)."""

@@ -1,21 +1,22 @@
 """urllib3 adapter: a PoolManager whose HTTPS connections are attested before first use.
 
 ``AttestedHTTPSConnection.connect()`` completes the TLS handshake, takes the certificate the
-server presented on THAT socket and passes it to the ``AttestationGate``; on failure the
-socket is closed and ``AttestationError`` propagates, so no request byte is ever written.
-Connections to hosts outside the attested suffix are ordinary verified HTTPS connections.
+server presented on THAT socket and passes it to the gate (any object implementing
+``evervault.ports.attestation.AttestationGate``); on failure the socket is closed and the
+gate's error (``AttestationError``) propagates, so no request byte is ever written.
+Connections to hosts the gate does not cover are ordinary verified HTTPS connections.
+``WellKnownFetcher`` is the HTTPS document source the GA eras' gates use.
 
-Test hooks (keyword-only, never read from the environment): ``trust_root`` (e.g.
-``NitroTrustRoot.for_testing_only(simulator_root)``), ``ca_bundle`` (a PEM file trusted for
-the server's TLS certificate) and ``address_override`` (``{"host": ("127.0.0.1", port)}``,
-like ``curl --connect-to``, because ``*.localhost``-style names may not resolve).
+Test hooks (keyword-only, never read from the environment): ``ca_bundle`` (a PEM file trusted
+for the server's TLS certificate) and ``address_override`` (``{"host": ("127.0.0.1", port)}``,
+like ``curl --connect-to``, because ``*.localhost``-style names may not resolve). The gate and
+its trust root are wired by ``evervault.bootstrap.attestation``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import os
 import socket
@@ -31,26 +32,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-from evervault.adapters.system import SystemClock
-from evervault.domain.attestation.chain import NitroTrustRoot
 from evervault.domain.attestation.failures import attestation_failure
-from evervault.domain.attestation.hosts import (
-    ENCLAVES,
-    GA_CAGES,
-    SEED_CAGES,
-    DocumentLocation,
-    EnclaveEndpoint,
-    Era,
-)
 from evervault.domain.errors import InvalidArgumentError
-from evervault.ports.attestation import AttestationDocumentSource
-from evervault.services.attestation import (
-    DEFAULT_PCR_POLL_INTERVAL,
-    AttestationGate,
-    CertificateSanDocuments,
-    PcrPolicyRegistry,
-    WellKnownDocuments,
-)
+from evervault.ports.attestation import AttestationGate
 
 AddressOverride = Mapping[str, tuple[str, int]]
 DOCUMENT_FETCH_TIMEOUT = urllib3.Timeout(connect=10.0, read=10.0)
@@ -252,65 +236,3 @@ def _no_document(url: str, reason: str) -> Exception:
         f"could not obtain the attestation document from {url}: {reason}. "
         "Check the enclave name and that it is running.",
     )
-
-
-def build_gate(
-    endpoint: EnclaveEndpoint,
-    attestation_data: object,
-    *,
-    trust_root: NitroTrustRoot | None,
-    ca_bundle: str | os.PathLike[str] | None,
-    address_override: AddressOverride | None,
-    pcr_poll_interval: float,
-) -> AttestationGate:
-    """Wire a gate for one era: policies (polled), document source, trust root, clock."""
-    policies = PcrPolicyRegistry(attestation_data, poll_interval=pcr_poll_interval)
-    documents: AttestationDocumentSource
-    if endpoint.location is DocumentLocation.CERTIFICATE_SAN:
-        documents = CertificateSanDocuments()
-    else:
-        documents = WellKnownDocuments(
-            WellKnownFetcher(ca_bundle=ca_bundle, address_override=address_override)
-        )
-    policies.start_polling()
-    return AttestationGate(
-        endpoint,
-        policies,
-        documents,
-        trust_root=trust_root or NitroTrustRoot.aws(),
-        clock=SystemClock(),
-    )
-
-
-def attested_pool_manager(
-    era: Era,
-    attestation_data: object = None,
-    *,
-    app_id: str,
-    host_suffix: str | None = None,
-    trust_root: NitroTrustRoot | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    address_override: AddressOverride | None = None,
-    pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL,
-    **pool_kwargs: Any,
-) -> AttestedPoolManager:
-    """A urllib3 PoolManager attesting ``app_id``'s hosts of ``era`` (under ``host_suffix``)."""
-    gate = build_gate(
-        era.endpoint(app_id, host_suffix),
-        attestation_data,
-        trust_root=trust_root,
-        ca_bundle=ca_bundle,
-        address_override=address_override,
-        pcr_poll_interval=pcr_poll_interval,
-    )
-    pool_kwargs.setdefault("ca_certs", ca_certificates(ca_bundle))
-    return AttestedPoolManager(gate, address_override=address_override, **pool_kwargs)
-
-
-# The public per-era names (README, tests): ``attested_pool_manager`` with the era bound.
-cage_pool_manager = functools.partial(attested_pool_manager, SEED_CAGES)
-"""Seed-era Cages (document in the certificate SAN) as a urllib3 PoolManager."""
-attestable_cage_pool_manager = functools.partial(attested_pool_manager, GA_CAGES)
-"""GA Cages (``/.well-known/attestation``) as a urllib3 PoolManager."""
-attestable_enclave_pool_manager = functools.partial(attested_pool_manager, ENCLAVES)
-"""Enclaves (``/.well-known/attestation``) as a urllib3 PoolManager."""

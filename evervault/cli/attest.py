@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from evervault.adapters.attested_urllib3 import WellKnownFetcher, ca_certificates
+from evervault.bootstrap.attestation import ca_certificates, well_known_document
 from evervault.cli import UsageError
 from evervault.domain.attestation.certificates import load_certificate
 from evervault.domain.attestation.chain import NitroTrustRoot
@@ -280,5 +280,6 @@ def _live_document(
     """Seed-era certificates carry the document; later hosts serve it at the well-known URL."""
     if has_embedded_document(certificate):
         return document_from_certificate(certificate)
-    fetch = WellKnownFetcher(ca_bundle=ca_bundle, address_override={host: address})
-    return fetch(f"https://{host}:{port}{WELL_KNOWN_PATH}")
+    return well_known_document(
+        f"https://{host}:{port}{WELL_KNOWN_PATH}", ca_bundle=ca_bundle, address_override={host: address}
+    )

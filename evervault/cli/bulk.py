@@ -122,7 +122,7 @@ def run_decrypt(arguments: argparse.Namespace) -> int:
 
 
 def _client(arguments: argparse.Namespace, curve: Curve) -> Any:
-    from evervault.services.client import Client
+    from evervault.bootstrap.clients import Client
 
     app_id = arguments.app_id or os.environ.get(APP_ID_VARIABLE, "")
     api_key = arguments.api_key or os.environ.get(API_KEY_VARIABLE, "")

@@ -11,9 +11,9 @@ import argparse
 import os
 from collections.abc import Mapping
 
+from evervault.bootstrap.clients import Client
 from evervault.cli import UsageError
 from evervault.cli.redaction import API_KEY_OPTION, API_KEY_VARIABLE
-from evervault.services.client import Client
 
 APP_ID_VARIABLE = "EV_APP_ID"
 

@@ -24,13 +24,14 @@ import certifi
 import urllib3
 from urllib3 import exceptions as u3
 
+from evervault.bootstrap.clients import Client
 from evervault.cli import UsageError
 from evervault.cli.output import interactive
 from evervault.domain.errors import ConnectError, RequestTimeoutError, TransportError
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE
 from evervault.ports.http import Headers, HttpResponse
-from evervault.services.client import Client, requests_for
 from evervault.services.http_errors import error_for_response
+from evervault.services.operations import requests_for
 
 STANDARD_STREAM = "-"
 MAX_ERROR_BODY = 64 * 1024

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from evervault.bootstrap.clients import Client
 from evervault.cli import UsageError, files
 from evervault.cli.credentials import add_credential_options, open_client
 from evervault.cli.output import add_json_option, note, print_json, print_value
-from evervault.services.client import Client
 
 STDIN = "-"
 

@@ -1,6 +1,6 @@
 """The ev-string grammar: versions, datatypes, strict parse and format.
 
-Wire-format reference sections 1 and 3.2::
+docs/protocol.md §1.4, §3.2 (the grammar; what each version authenticates)::
 
     ev:[debug:]VERSION[:DATATYPE]:IV:EPHEMERAL_PUBKEY:CIPHERTEXT:$
 """

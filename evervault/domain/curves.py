@@ -1,6 +1,6 @@
 """The two curves Evervault uses, SEC1 points, the explicit-parameter SPKI and the KDF.
 
-Wire-format reference sections 2.3 - 2.6.
+docs/protocol.md §2.3-2.6.
 
 The KDF hashes the DER SubjectPublicKeyInfo of the *ephemeral* key written with
 explicit curve parameters (not the usual named-curve OID). For a fixed curve

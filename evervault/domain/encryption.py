@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from evervault.domain.ciphertext import Datatype
 from evervault.domain.coercion import to_text
 from evervault.domain.curves import Curve
+from evervault.domain.defaults import DEFAULT_MAX_FILE_SIZE as DEFAULT_MAX_FILE_SIZE
+from evervault.domain.defaults import DEFAULT_ROTATION_SECONDS as DEFAULT_ROTATION_SECONDS
 from evervault.domain.errors import (
     ExceededMaxFileSizeError,
     InvalidArgumentError,
@@ -38,8 +40,6 @@ from evervault.domain.metadata import PYTHON_ENCRYPTION_ORIGIN, encode_frame, va
 from evervault.domain.session import SessionKey
 from evervault.domain.streaming import BytesBuilder, FileEncryptor, build_bytes_by_copy, seal_file
 
-DEFAULT_ROTATION_SECONDS = 15.0
-DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 _FRAME_CACHE_LIMIT = 256
 _DATATYPE_INDEX = {Datatype.STRING: 0, Datatype.NUMBER: 1, Datatype.BOOLEAN: 2}
 _STRING, _NUMBER, _BOOLEAN = 0, 1, 2

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from evervault.domain.ciphertext import TAG_LENGTH
 from evervault.domain.curves import Curve, compressed_point, load_public_point, uncompressed_point
+from evervault.domain.defaults import DEFAULT_CHUNK_SIZE as DEFAULT_CHUNK_SIZE
 from evervault.domain.envelope import (
     CRC_FORMAT,
     CRC_LENGTH,
@@ -58,7 +59,6 @@ from evervault.domain.errors import DecryptionError, InvalidArgumentError, Malfo
 from evervault.domain.metadata import Metadata, decode_map
 from evervault.domain.session import DerivedKeys, SessionKey
 
-DEFAULT_CHUNK_SIZE = 1024 * 1024
 TRAILER_LENGTH = TAG_LENGTH + CRC_LENGTH
 # A chunk of AES-GCM output into a caller's buffer may need up to a block more room.
 UPDATE_SLACK = 15

@@ -208,7 +208,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--relay-upstream-ca",
-        "--upstream-ca",  # the spelling of the issue that specified the option
+        "--upstream-ca",  # a shorter alias, kept for scripts that already use it
         dest="relay_upstream_ca",
         metavar="PEM_FILE",
         help="extra CA bundle the relay proxy trusts for destinations (e.g. a test server's CA)",

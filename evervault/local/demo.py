@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import urllib3
 
-import evervault
+from evervault import api as evervault  # the module-level API, as an application calls it
 from evervault.domain.errors import EvervaultError
 from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOptions
 

@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from evervault.bootstrap.clients import Client
     from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOptions
-    from evervault.services.client import Client
 
 MARKER = "evervault_local"
 MISSING_EXTRA = (

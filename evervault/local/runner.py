@@ -55,13 +55,14 @@ from evervault.local.server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_POLL_INTERVAL_SECONDS,
+    Middleware,
     ServerSettings,
     create_app,
 )
 from evervault.local.state import FunctionConfig, LocalState, Permission
 
 if TYPE_CHECKING:
-    from evervault.services.client import Client
+    from evervault.bootstrap.clients import Client
 
 DEFAULT_HOST = "127.0.0.1"
 # The fixed port of ``evervault-local serve`` (the library and the pytest plugin default to a
@@ -104,6 +105,8 @@ class EmulatorOptions:
     # Processes decrypting large documents: None = one per CPU, 0 = none (all inline).
     decrypt_workers: int | None = None
     extra_functions: tuple[RegisteredFunction, ...] = field(default=(), repr=False)
+    # Extra aiohttp middlewares, for harnesses that observe the API traffic (see ServerSettings).
+    middlewares: tuple[Middleware, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class EmulatorInfo:
 
     def client(self, **options: Any) -> Client:
         """A :class:`~evervault.Client` for this emulator's app (``options`` as the constructor)."""
-        from evervault.services.client import Client
+        from evervault.bootstrap.clients import Client
 
         options.setdefault("base_url", self.api_url)
         options.setdefault("ca_host", self.ca_url)
@@ -267,6 +270,7 @@ async def _serve_api(
         relay_poll_interval=options.relay_poll_interval,
         ca_certificate_pem=ca.cert_pem,
         decrypt_workers=options.decrypt_workers,
+        middlewares=options.middlewares,
     )
     limits = options.connection_limits
     # No access log: the emulator's output is the one JSON line (and logs must never

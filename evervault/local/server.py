@@ -29,9 +29,9 @@ import base64
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -59,6 +59,15 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # a 25 MB file (the SDK default maxim
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 DECRYPT_POOL = web.AppKey("decrypt_pool", DecryptPool)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Middleware(Protocol):
+    """An aiohttp middleware (a coroutine function decorated with ``@web.middleware``)."""
+
+    def __call__(self, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]: ...
+
+
 _ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -78,6 +87,11 @@ class ServerSettings:
     clock: Callable[[], float] = time.time
     # Worker processes decrypting large documents (None: one per CPU; 0: all inline).
     decrypt_workers: int | None = None
+    # Extra middlewares (outermost first) for harnesses that observe the traffic, such as the
+    # conformance suite's request recorder. They run inside the slash-merging middleware,
+    # which re-dispatches a merged path through the whole chain, so each sees a request
+    # once, with its final path and status; ``serve`` adds none.
+    middlewares: Sequence[Middleware] = ()
 
 
 def create_app(
@@ -93,8 +107,9 @@ def create_app(
         raise InvalidArgumentError("max_file_bytes must be a positive number of bytes.")
     # Repeated slashes are merged first (the merged request then runs the whole chain); the
     # access log comes next so that it sees the status of Problem JSON answers too.
+    middlewares = [merge_slashes_middleware, *settings.middlewares, access_log_middleware, problem_middleware]
     app = web.Application(
-        middlewares=[merge_slashes_middleware, access_log_middleware, problem_middleware],
+        middlewares=middlewares,
         client_max_size=settings.max_body_bytes,
     )
     emulator = Emulator(state, functions, settings)

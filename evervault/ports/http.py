@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from evervault.domain.defaults import DEFAULT_REQUEST_TIMEOUT
+
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
@@ -84,7 +86,7 @@ class HttpRequest:
     url: str
     headers: Headers = field(default_factory=Headers)
     body: bytes | None = None
-    timeout: float = 30.0
+    timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     def __post_init__(self) -> None:
         if not isinstance(self.headers, Headers):

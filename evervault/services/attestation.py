@@ -1,5 +1,7 @@
 """Attestation as the adapters use it: one gate that every new TLS connection passes.
 
+``AttestationGate`` implements the port ``evervault.ports.attestation.AttestationGate`` the
+attested adapters take; ``evervault.bootstrap.attestation`` builds it and hands it to them.
 ``AttestationGate.attest(host, port, peer_certificate)`` names the enclave behind the host,
 looks up its expected PCRs, obtains its document (from the certificate or
 ``/.well-known/attestation``) and verifies it at the clock's current instant. A failure with a
@@ -39,7 +41,6 @@ from evervault.ports.clock import Clock
 
 logger = logging.getLogger("evervault.attestation")
 
-DEFAULT_PCR_POLL_INTERVAL = 300.0
 _STOP_JOIN_TIMEOUT = 10.0  # seconds a close() waits for a provider call in progress
 PcrProvider = Callable[[], object]
 

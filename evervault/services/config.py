@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from evervault.domain.curves import Curve
+from evervault.domain.defaults import (
+    BYTES_PER_MB,
+    DEFAULT_API_URL,
+    DEFAULT_CAGES_HOST,
+    DEFAULT_CERT_URL,
+    DEFAULT_ENCLAVE_HOST,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_FILE_SIZE_IN_MB,
+    DEFAULT_PCR_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TUNNEL_URL,
+)
 from evervault.domain.errors import ConfigurationError
 from evervault.services.retry import NO_RETRY, RetryPolicy
-
-DEFAULT_API_URL = "https://api.evervault.com/"
-DEFAULT_TUNNEL_URL = "https://relay.evervault.com:443"
-DEFAULT_CERT_URL = "https://ca.evervault.com"
-DEFAULT_ENCLAVE_HOST = "enclave.evervault.com"
-DEFAULT_CAGES_HOST = "cage.evervault.com"
-DEFAULT_MAX_FILE_SIZE_IN_MB = 25
-DEFAULT_PCR_POLL_INTERVAL = 300.0
-DEFAULT_REQUEST_TIMEOUT = 30.0
-BYTES_PER_MB = 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -53,7 +56,7 @@ class ClientConfig:
     curve: Curve = Curve.SECP256K1
     api_url: str = DEFAULT_API_URL
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    max_file_size_bytes: int = DEFAULT_MAX_FILE_SIZE_IN_MB * BYTES_PER_MB
+    max_file_size_bytes: int = DEFAULT_MAX_FILE_SIZE
     enclave_host: str = DEFAULT_ENCLAVE_HOST
     cages_host: str = DEFAULT_CAGES_HOST
     pcr_poll_interval: float = DEFAULT_PCR_POLL_INTERVAL
@@ -270,3 +273,36 @@ def _domains(value: object) -> tuple[str, ...]:
         if not isinstance(domain, str) or not domain.strip():
             raise ConfigurationError(f"Every decryption domain must be a non-empty string, got {domain!r}.")
     return tuple(domain.strip() for domain in domains)
+
+
+RELAY_ARGUMENTS = ("decryption_domains", "debug_requests", "enable_outbound_relay")
+
+
+def warn_relay_arguments_do_nothing(class_name: str, **arguments: object) -> None:
+    """Warn that ``Client``/``AsyncClient`` only record the Outbound Relay arguments.
+
+    They were accepted for symmetry with ``init`` but never acted on (the published SDK's
+    ``Client`` does not accept them at all); the relay is turned on by a call that says so.
+    ``stacklevel`` points at the caller of the client's constructor.
+    """
+    given = [name for name in RELAY_ARGUMENTS if arguments.get(name) is not None]
+    if given:
+        warnings.warn(
+            f"{class_name}({', '.join(f'{name}=...' for name in given)}) is deprecated and does "
+            "nothing: it does not enable Outbound Relay. Call evervault.init(app_id, api_key, "
+            "decryption_domains=[...]) or evervault.enable_outbound_relay(decryption_domains, "
+            f"debug_requests) instead, and stop passing {', '.join(given)} to {class_name}.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def relay_arguments(
+    decryption_domains: object, debug_requests: object, enable_outbound_relay: object
+) -> tuple[tuple[str, ...], bool, bool]:
+    """Validate ``init``'s Outbound Relay arguments (before anything is replaced)."""
+    return (
+        _domains(decryption_domains),
+        _flag("debug_requests", debug_requests),
+        _flag("enable_outbound_relay", enable_outbound_relay),
+    )

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import certifi
 from cryptography import x509
 
+from evervault.domain.defaults import DEFAULT_RELAY_POLL_INTERVAL as DEFAULT_POLL_INTERVAL
 from evervault.domain.errors import EvervaultError, InvalidArgumentError, RelayError
 from evervault.domain.relay import RelayDecision, RelayOutboundConfig, RelayPolicy
 from evervault.ports.http import Headers, HttpRequest, HttpTransport
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("evervault.relay")
 
-DEFAULT_POLL_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.05  # a misconfigured server must not make the poller spin
 CA_FETCH_ATTEMPTS = 2
 PROXY_AUTHORIZATION = "Proxy-Authorization"

@@ -30,10 +30,16 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 
+from evervault.domain.defaults import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_RETRY_MAX_DELAY,
+    DEFAULT_RETRY_MAX_TOTAL_TIME,
+)
 from evervault.domain.errors import ConfigurationError, ConnectError, TransportError
 from evervault.ports.http import AsyncHttpTransport, HttpRequest, HttpResponse, HttpTransport
 
@@ -49,10 +55,10 @@ Outcome = HttpResponse | TransportError
 class RetryPolicy:
     """How often and how patiently to repeat a failed request."""
 
-    max_retries: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_total_time: float = 60.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_delay: float = DEFAULT_RETRY_BASE_DELAY
+    max_delay: float = DEFAULT_RETRY_MAX_DELAY
+    max_total_time: float = DEFAULT_RETRY_MAX_TOTAL_TIME
 
     def __post_init__(self) -> None:
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
@@ -65,6 +71,10 @@ class RetryPolicy:
                 raise ConfigurationError(f"RetryPolicy.{name} must be a number of seconds.")
             if value < 0 or not math.isfinite(_as_float(value)):
                 raise ConfigurationError(f"RetryPolicy.{name} must be a finite number >= 0.")
+
+    def with_at_least(self, retries: int) -> RetryPolicy:
+        """This policy, allowing at least ``retries`` repeats."""
+        return self if self.max_retries >= retries else replace(self, max_retries=retries)
 
     def backoff(self, retries_done: int, jitter_fraction: float) -> float:
         """Exponential backoff with "equal jitter": a delay in [cap/2, cap], cap doubling per try."""
@@ -170,7 +180,11 @@ class Retrier:
         self._sleep = sleep
         self._clock = clock or RetryClock()
 
-    def send(self, transport: HttpTransport, request: HttpRequest) -> HttpResponse:
+    def send(
+        self, transport: HttpTransport, request: HttpRequest, policy: RetryPolicy | None = None
+    ) -> HttpResponse:
+        """Send ``request``, repeating it as ``policy`` (default: this retrier's) allows."""
+        policy = policy or self.policy
         started = self._clock.monotonic()
         retries_done = 0
         while True:
@@ -179,7 +193,7 @@ class Retrier:
                 outcome = transport.send(request)
             except TransportError as error:
                 outcome = error
-            delay = _next_delay(self.policy, self._clock, request, outcome, retries_done, started)
+            delay = _next_delay(policy, self._clock, request, outcome, retries_done, started)
             if delay is None:
                 return _final(outcome)
             self._sleep(delay)
@@ -200,7 +214,10 @@ class AsyncRetrier:
         self._sleep = sleep
         self._clock = clock or RetryClock()
 
-    async def send(self, transport: AsyncHttpTransport, request: HttpRequest) -> HttpResponse:
+    async def send(
+        self, transport: AsyncHttpTransport, request: HttpRequest, policy: RetryPolicy | None = None
+    ) -> HttpResponse:
+        policy = policy or self.policy
         started = self._clock.monotonic()
         retries_done = 0
         while True:
@@ -209,7 +226,7 @@ class AsyncRetrier:
                 outcome = await transport.send(request)
             except TransportError as error:
                 outcome = error
-            delay = _next_delay(self.policy, self._clock, request, outcome, retries_done, started)
+            delay = _next_delay(policy, self._clock, request, outcome, retries_done, started)
             if delay is None:
                 return _final(outcome)
             await self._sleep(delay)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from evervault.domain.defaults import DEFAULT_TOKEN_LIFETIME_MS
 from evervault.domain.errors import InvalidArgumentError, UnsupportedTypeError
 
 MILLIS_PER_SECOND = 1000
-DEFAULT_TOKEN_LIFETIME_MS = 5 * 60 * MILLIS_PER_SECOND
 MAX_TOKEN_LIFETIME_MS = 10 * 60 * MILLIS_PER_SECOND
 
 

@@ -142,15 +142,16 @@ def test_missing_credentials_say_to_call_init(app_id: Any, api_key: Any) -> None
         ClientConfig.build(app_id, api_key, environ={})
 
 
-def test_relay_settings_are_kept_for_the_relay_feature() -> None:
-    client = Client(
-        APP_ID,
-        API_KEY,
-        environ={},
-        decryption_domains=["api.example.com", "*.example.org"],
-        debug_requests=True,
-        enable_outbound_relay=True,
-    )
+def test_deprecated_relay_arguments_are_validated_and_recorded() -> None:
+    with pytest.warns(DeprecationWarning, match=r"evervault\.enable_outbound_relay"):
+        client = Client(
+            APP_ID,
+            API_KEY,
+            environ={},
+            decryption_domains=["api.example.com", "*.example.org"],
+            debug_requests=True,
+            enable_outbound_relay=True,
+        )
     assert client.relay_settings.decryption_domains == ("api.example.com", "*.example.org")
     assert client.relay_settings.debug_requests and client.relay_settings.enable_outbound_relay
 

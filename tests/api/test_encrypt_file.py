@@ -22,7 +22,6 @@ from evervault import (
     ServerError,
     UnsupportedTypeError,
 )
-from evervault import api as facade
 from evervault.domain import envelope
 from evervault.domain.curves import Curve
 from evervault.domain.decryption import Decryptor
@@ -296,13 +295,10 @@ def test_a_non_blocking_source_is_refused(keys_server: HTTPServer, make_client: 
 
 @pytest.fixture
 def initialised(keys_server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(facade, "_client", None)
     monkeypatch.setenv("EV_API_URL", keys_server.url_for("/").rstrip("/"))
     evervault.init(APP_ID, API_KEY)
     yield
-    client = facade._client
-    if client is not None:
-        client.close()
+    evervault.reset()
 
 
 def test_the_facade_encrypts_files(initialised: None, decryptor: Decryptor, tmp_path: Path) -> None:
@@ -313,8 +309,8 @@ def test_the_facade_encrypts_files(initialised: None, decryptor: Decryptor, tmp_
     assert "encrypt_file" in evervault.__all__
 
 
-def test_the_facade_before_init_says_to_call_init(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(facade, "_client", None)
+def test_the_facade_before_init_says_to_call_init(tmp_path: Path) -> None:
+    evervault.reset()
     with pytest.raises(ConfigurationError, match=r"evervault\.init\("):
         evervault.encrypt_file(io.BytesIO(b"x"), tmp_path / "out.evenc")
     assert not os.path.exists(tmp_path / "out.evenc")

@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from evervault import AsyncClient, Client, ConfigurationError, EvervaultError, RetryPolicy
 from evervault.services.config import ClientConfig
+from evervault.services.operations import OperationPlans, requests_for
 from tests.api.api_support import API_KEY, APP_ID
 
 SECRET_MARKERS = (API_KEY, "TOPSECRETVALUE", base64.b64encode(f"{APP_ID}:{API_KEY}".encode()).decode())
@@ -25,7 +26,11 @@ def test_reprs_show_the_app_id_only() -> None:
     client = Client(APP_ID, API_KEY, environ={})
     async_client = AsyncClient(APP_ID, API_KEY, environ={})
     config = ClientConfig.build(APP_ID, API_KEY, environ={})
-    for text in (repr(client), str(client), repr(async_client), repr(config), repr(client._requests)):
+    plans = OperationPlans(config)
+    texts = [repr(client), str(client), repr(async_client), repr(config), repr(plans)]
+    texts.append(repr(requests_for(config)))
+    texts += [repr(plans.decrypt("ev:abc")), repr(plans.app_keys()), repr(plans.run_token("fn", {}))]
+    for text in texts:
         assert_no_secret(text)
     assert APP_ID in repr(client) and APP_ID in repr(async_client)
 

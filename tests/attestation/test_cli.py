@@ -7,12 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from evervault.cli.attest import decode_document_file
+from evervault.cli.attest import decode_document_file, verdict_json
 from evervault.cli.main import main
+from evervault.domain.attestation import NitroTrustRoot, pcr_policy_from
+from evervault.domain.attestation.certificates import load_certificate
+from evervault.domain.attestation.san import document_from_certificate
+from evervault.domain.attestation.verifier import verify
+from evervault.domain.errors import AttestationError
 from evervault.local.enclave import EnclaveSimulator
 from tests.attestation.support import (
     BETA_DER,
@@ -75,6 +81,40 @@ def test_wrong_pcrs_are_invalid_with_kind_and_reason() -> None:
     assert result.returncode == 1
     assert result.stdout.startswith("invalid: pcr-mismatch: ")
     assert ZERO in result.stdout and BETA_PCRS["pcr_8"] in result.stdout
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_the_verdict_carries_the_errors_kind_and_reason_exactly(
+    as_json: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI prints ``AttestationError.kind`` and ``.reason`` as the verifier raised them."""
+    with open(vector(BETA_DER), "rb") as handle:
+        certificate = load_certificate(handle.read(), what="the vector")
+    with pytest.raises(AttestationError) as caught:
+        verify(
+            document_from_certificate(certificate),
+            certificate,
+            at=datetime.fromtimestamp(BETA_INSTANT, timezone.utc),
+            policy=pcr_policy_from({"pcr_8": ZERO}),
+            trust_root=NitroTrustRoot.aws(),
+        )
+    failure = caught.value
+    code = main(
+        ["attest", "verify", "--cert", vector(BETA_DER), "--at", str(BETA_INSTANT),
+         "--pcrs", json.dumps({"pcr_8": ZERO}), *(["--json"] if as_json else [])]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    if as_json:
+        assert (json.loads(out)["kind"], json.loads(out)["reason"]) == (failure.kind, failure.reason)
+    else:
+        assert out == f"invalid: {failure.kind}: {failure.reason}\n"
+
+
+def test_the_json_reason_is_the_errors_reason_attribute_not_its_message() -> None:
+    failure = AttestationError("a message in no particular format", kind="expired", reason="the why")
+    verdict = verdict_json(pcr_policy_from({"pcr_8": ZERO}), failure)
+    assert (verdict["valid"], verdict["kind"], verdict["reason"]) == (False, "expired", "the why")
 
 
 def test_without_at_the_current_time_is_used_and_the_vectors_have_expired() -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from evervault.adapters.attested_requests import AttestedHTTPAdapter, attestable_enclave_session
+from evervault.adapters.attested_requests import AttestedHTTPAdapter
+from evervault.bootstrap.attestation import attestable_enclave_session
 from evervault.domain.attestation import NitroTrustRoot, UnsafeSkipPcrChecks
 from evervault.domain.attestation.hosts import ENCLAVES_HOST, SEED_CAGES_HOST
 from evervault.domain.errors import AttestationError, EvervaultError, InvalidPCRsError

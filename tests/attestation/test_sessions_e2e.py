@@ -14,20 +14,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from evervault.adapters.attested_aiohttp import (
+from evervault.bootstrap.attestation import (
     attestable_cage_connector,
-    attestable_enclave_connector,
-    cage_aiohttp_connector,
-)
-from evervault.adapters.attested_requests import (
-    attestable_cage_session,
-    attestable_enclave_session,
-    cage_requests_session,
-)
-from evervault.adapters.attested_urllib3 import (
     attestable_cage_pool_manager,
+    attestable_cage_session,
+    attestable_enclave_connector,
     attestable_enclave_pool_manager,
+    attestable_enclave_session,
+    cage_aiohttp_connector,
     cage_pool_manager,
+    cage_requests_session,
 )
 from evervault.domain.attestation import NitroTrustRoot
 from evervault.domain.attestation.hosts import ENCLAVES_HOST, GA_CAGES_HOST, SEED_CAGES_HOST

@@ -230,7 +230,7 @@ def test_an_unexpected_exception_is_one_redacted_line(
     def broken(client: object, value: object, role: object) -> None:
         raise RuntimeError(f"bug while holding {evervault_local.api_key}")
 
-    monkeypatch.setattr("evervault.services.client.Client.encrypt", broken)
+    monkeypatch.setattr("evervault.Client.encrypt", broken)
     outcome = in_process("encrypt", "x")
     assert (outcome.code, outcome.stdout) == (1, "")
     assert outcome.stderr == "error: unexpected RuntimeError: bug while holding [redacted]\n"

@@ -29,10 +29,12 @@ FACADE: dict[str, Callable[..., Any]] = {
 
 
 @pytest.fixture(autouse=True)
-def _initialised(monkeypatch: pytest.MonkeyPatch) -> None:
+def _initialised(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("EV_CAGES_HOST", raising=False)
     monkeypatch.delenv("EV_ENCLAVE_HOST", raising=False)
     evervault.init(APP_ID, "facade-test-key")
+    yield
+    evervault.reset()
 
 
 @pytest.fixture(params=list(FACADE))
@@ -91,14 +93,10 @@ def test_published_exception_names_catch_attestation_failures(
 
 
 def test_facade_sessions_need_init() -> None:
-    import evervault.api as api
-
-    saved, api._client = api._client, None
-    try:
+    evervault.reset()
+    for session in FACADE.values():
         with pytest.raises(evervault.ConfigurationError, match=r"evervault\.init"):
-            evervault.cage_requests_session({NAME: {}})
-    finally:
-        api._client = saved
+            session({NAME: {}})
 
 
 # --- fail-closed PCR policies through the module-level functions -----------------------------

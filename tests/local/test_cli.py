@@ -184,7 +184,7 @@ def test_demo_runs_the_readme_flow_and_exits_0() -> None:
 
 
 def test_serve_can_run_an_attestable_enclave_simulator_for_the_app(tmp_path: Path) -> None:
-    from evervault.adapters.attested_requests import cage_requests_session
+    from evervault.bootstrap.attestation import cage_requests_session
     from evervault.domain.attestation.chain import NitroTrustRoot
 
     with serve("--data-dir", str(tmp_path / "d"), "--no-relay", "--enclave", "hello") as served:

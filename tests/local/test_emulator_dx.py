@@ -113,7 +113,7 @@ def test_print_env_is_one_export_line_a_shell_can_source(tmp_path: Path) -> None
             ["sh", "-c", line + '\nprintf "%s" "$EV_API_KEY"'], capture_output=True, text=True, check=True
         )
         assert shell.stdout == variables["EV_API_KEY"]
-        from evervault.services.client import Client
+        from evervault.bootstrap.clients import Client
 
         with Client(variables["EV_APP_ID"], variables["EV_API_KEY"], base_url=variables["EV_API_URL"]) as c:
             assert c.decrypt(c.encrypt("round trip")) == "round trip"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from evervault.bootstrap.clients import Client
 from evervault.domain.curves import Curve
 from evervault.local.runner import BackgroundEmulator, EmulatorInfo, EmulatorOptions
-from evervault.services.client import Client
 from tests.interop.corpus import CURVES, Case, corpus, expected_ciphertexts, is_json_document, leaves
 from tests.interop.typed_values import typed_form
 from tests.support.published_sdk import (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import urllib3
 
+from evervault.bootstrap.clients import Client
 from evervault.local.pytest_plugin import LocalEvervault
-from evervault.services.client import Client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,7 @@ from tests.relay.relay_support import echo_url, running_echo_server
 SDK_SCRIPT = """
 import json, sys
 import requests
-from evervault.services.client import Client
+from evervault.bootstrap.clients import Client
 from evervault.services.relay import enable_outbound_relay
 
 line, echo = json.loads(sys.argv[1]), sys.argv[2]

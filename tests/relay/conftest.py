@@ -14,12 +14,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from evervault.adapters.system import default_encryptor
+from evervault.bootstrap.clients import Client
 from evervault.domain.curves import Curve, compressed_point
 from evervault.domain.decryption import Decryptor
 from evervault.domain.encryption import Encryptor
 from evervault.local.pki import LocalCA
 from evervault.local.relay_proxy import ProxyLimits, RelayProxy
-from evervault.services.client import Client
 from evervault.services.relay import disable_outbound_relay
 
 from .relay_support import API_KEY, APP_ID, NO_DECRYPT_KEY, RecordingTunnelProxy, running_echo_server

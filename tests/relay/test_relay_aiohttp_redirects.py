@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 from yarl import URL
 
-from evervault.services.client import Client
+from evervault.bootstrap.clients import Client
 from evervault.services.relay import enable_outbound_relay
 
 from .conftest import AppKeys

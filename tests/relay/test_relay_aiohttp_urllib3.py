@@ -13,7 +13,7 @@ import urllib3
 from pytest_httpserver import HTTPServer
 
 from evervault.adapters.relay_urllib3 import RelayPoolManager
-from evervault.services.client import Client
+from evervault.bootstrap.clients import Client
 from evervault.services.relay import disable_outbound_relay, enable_outbound_relay
 
 from .conftest import AppKeys

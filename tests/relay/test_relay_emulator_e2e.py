@@ -14,7 +14,7 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from evervault.services.client import Client
+from evervault.bootstrap.clients import Client
 from evervault.services.relay import enable_outbound_relay
 from tests.support.published_sdk import PublishedSdkUnavailableError, published_sdk_python
 

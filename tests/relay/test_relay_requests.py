@@ -18,8 +18,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from evervault.adapters import relay_requests
+from evervault.bootstrap.clients import Client
 from evervault.domain.encryption import Encryptor
-from evervault.services.client import Client
 from evervault.services.relay import disable_outbound_relay, enable_outbound_relay
 
 from .conftest import AppKeys, FakeApi
@@ -202,7 +202,7 @@ def test_after_disable_requests_behaves_as_in_a_fresh_interpreter(
 
 LIFECYCLE_PROBE = """
 import json, os, sys, tempfile, threading, requests
-from evervault.services.client import Client
+from evervault.bootstrap.clients import Client
 from evervault.services.relay import enable_outbound_relay, disable_outbound_relay
 app_id, api_key, api_url, ca_url, relay_url, url, document = sys.argv[1:8]
 threads_before = {thread.ident for thread in threading.enumerate()}
@@ -303,7 +303,7 @@ def test_an_attested_session_is_never_relayed(client: Client) -> None:
     # The relay terminates TLS, so a relayed connection cannot be attested: with the relay
     # enabled for an enclave's host, the attested session must still attest (and here
     # refuse, PCRs being wrong) on a direct connection instead of relaying unattested.
-    from evervault.adapters.attested_requests import cage_requests_session
+    from evervault.bootstrap.attestation import cage_requests_session
     from evervault.domain.attestation import NitroTrustRoot
     from evervault.domain.errors import AttestationError
     from evervault.local.enclave import EnclaveSimulator

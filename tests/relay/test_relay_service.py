@@ -9,8 +9,8 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
+from evervault.bootstrap.clients import Client
 from evervault.domain.errors import InvalidArgumentError, RelayError
-from evervault.services.client import Client
 from evervault.services.relay import (
     OutboundRelay,
     RelayTrust,

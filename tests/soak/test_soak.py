@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from evervault.bootstrap.clients import AsyncClient
 from evervault.local.pytest_plugin import LocalEvervault
-from evervault.services.async_client import AsyncClient
 from hardening.soak import (
     SOAK_REQUEST_TIMEOUT,
     SoakResult,

@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass
 
 from evervault.domain.attestation.failures import attestation_failure
+from evervault.domain.defaults import DEFAULT_CAGES_HOST, DEFAULT_ENCLAVE_HOST
+from evervault.domain.defaults import SEED_CAGES_HOST as SEED_CAGES_HOST
 from evervault.domain.errors import InvalidArgumentError
 
-SEED_CAGES_HOST = "cages.evervault.com"
-GA_CAGES_HOST = "cage.evervault.com"
-ENCLAVES_HOST = "enclave.evervault.com"
+GA_CAGES_HOST = DEFAULT_CAGES_HOST
+ENCLAVES_HOST = DEFAULT_ENCLAVE_HOST
 WELL_KNOWN_PATH = "/.well-known/attestation"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _HOST_SUFFIX = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")

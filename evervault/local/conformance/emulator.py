@@ -1,19 +1,16 @@
 """An emulator for one conformance run, with a recorder of every API request the SDK makes.
 
-The recorder is a middleware added here, to this harness's own application only: the
-production server path (``create_app`` as ``serve`` runs it) is unchanged. It keeps the
-method, the path (repeated slashes merged), the credential scheme and the final status
-of each request, never a credential or a body.
+The recorder is an extra middleware of this harness's own emulator only
+(``EmulatorOptions.middlewares``; ``serve`` adds none). It keeps the method, the path
+(repeated slashes merged), the credential scheme and the final status of each request,
+never a credential or a body.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
-import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -22,14 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from evervault.domain.curves import Curve
 from evervault.local.auth import presented_credential
-from evervault.local.paths import merge_slashes_middleware
-from evervault.local.runner import EmulatorOptions, registered_functions
-from evervault.local.server import ServerSettings, create_app
-from evervault.local.state import LocalState
+from evervault.local.runner import BackgroundEmulator, EmulatorOptions
+from evervault.local.server import Handler
 
-_START_TIMEOUT_SECONDS = 30.0
 _REPEATED_SLASHES = re.compile(r"//+")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -87,56 +80,32 @@ class EmulatorAccess:
 
 
 class RecordingEmulator:
-    """A throwaway emulator (fresh app and keys) on 127.0.0.1, on its own thread and loop."""
+    """A throwaway emulator (fresh app and keys) on 127.0.0.1, on its own thread and loop.
+
+    It is :class:`~evervault.local.runner.BackgroundEmulator` with the recorder as an extra
+    middleware, the sample Function ``echo`` and no relay proxy.
+    """
 
     def __init__(self) -> None:
         self.recorder = RequestRecorder()
-        self._data_dir = tempfile.mkdtemp(prefix="evervault-conformance-")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="conformance-emulator", daemon=True
+        options = EmulatorOptions(
+            # The suite's run checks need 'echo' (it returns its decrypted input); this emulator
+            # is private to one conformance run, so opting in to it here exposes nothing.
+            unsafe_echo_function=True,
+            relay_proxy=False,
+            middlewares=(self.recorder.middleware,),
         )
-        self._runner: web.AppRunner | None = None
+        self._emulator = BackgroundEmulator(options)
         self.access: EmulatorAccess | None = None
 
     def start(self) -> EmulatorAccess:
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
-        self.access = future.result(_START_TIMEOUT_SECONDS)
+        info = self._emulator.start()
+        private_keys = self._emulator.state.private_keys
+        self.access = EmulatorAccess(info.api_url, info.app_id, info.api_key, private_keys)
         return self.access
 
-    async def _start(self) -> EmulatorAccess:
-        state = LocalState.load_or_create(self._data_dir)
-        # The suite's run checks need 'echo' (it returns its decrypted input); this emulator
-        # is private to one conformance run, so opting in to it here exposes nothing.
-        functions = registered_functions(state, EmulatorOptions(unsafe_echo_function=True))
-        app = create_app(state, functions, ServerSettings())
-        # Right inside the slash-merging middleware (which re-dispatches merged paths through
-        # the whole chain), so each request is recorded once, with its final status.
-        position = 0
-        if merge_slashes_middleware in app.middlewares:
-            position = list(app.middlewares).index(merge_slashes_middleware) + 1
-        app.middlewares.insert(position, self.recorder.middleware)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        port = next(address[1] for address in runner.addresses if isinstance(address, tuple))
-        admin = state.admin_key()
-        return EmulatorAccess(f"http://127.0.0.1:{port}/", state.app_id, admin.value, state.private_keys)
-
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(
-                _START_TIMEOUT_SECONDS
-            )
-            self._runner = None
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(_START_TIMEOUT_SECONDS)
-        self._loop.close()
-        shutil.rmtree(self._data_dir, ignore_errors=True)
+        self._emulator.stop()
 
     def __enter__(self) -> EmulatorAccess:
         return self.start()
