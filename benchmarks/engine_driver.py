@@ -3,7 +3,7 @@
 Each mode runs in its own process so ``ru_maxrss`` (the peak resident set) is
 this measurement's and nothing else's:
 
-``stream-encrypt SRC DST``   ``Encryptor.encrypt_file_stream`` from SRC to DST.
+``stream-encrypt SRC DST``   ``encrypt_stream`` from SRC to DST.
 ``stream-decrypt SRC``       two-pass ``decrypt_stream`` of SRC (tag checked before any plaintext
                              leaves) into a sink that only counts bytes.
 ``decrypt-document``         the emulator-side decrypt of a 1,000-field document encrypted under
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from evervault.adapters.system import default_encryptor
 from evervault.domain.curves import Curve, compressed_point, private_key_from_scalar
 from evervault.domain.decryption import Decryptor
-from evervault.domain.streaming import decrypt_stream
+from evervault.services.file_streams import decrypt_stream, encrypt_stream
 
 # Benchmark-only app key (a fixed, public scalar): the numbers must not depend on the key.
 BENCH_APP_SCALAR = bytes(range(1, 33))
@@ -61,7 +61,7 @@ def stream_encrypt(curve: Curve, source_path: str, destination_path: str) -> dic
     before = peak_rss_bytes()
     start = time.perf_counter()
     with open(source_path, "rb") as source, open(destination_path, "wb") as destination:
-        written = encryptor.encrypt_file_stream(source, destination)
+        written = encrypt_stream(encryptor.file_encryptor(), source, destination)
     seconds = time.perf_counter() - start
     return {"bytes_written": written, "seconds": seconds, "rss_before": before, "rss_peak": peak_rss_bytes()}
 

@@ -1,9 +1,15 @@
 """The encryption engine: values, containers and files to Evervault ciphertexts.
 
 The hot path reads the current :class:`SessionKey` into a local once and uses
-only that object, so a concurrent rotation can never mix two keys. Rotation
-builds a complete new session key under a lock and publishes it with a single
-attribute assignment.
+only that object, so a concurrent rotation can never mix two keys. Rotation is
+lock-free: it builds a complete new session key and publishes it with a single
+attribute assignment, and a claim on the expired key (see :meth:`Encryptor._rotate`)
+lets only one of several racing threads build it.
+
+Everything from outside comes in as a plain callable: the clocks (``now``,
+``monotonic``), the IV source (``next_iv``), the ephemeral key factory
+(``new_private_key``) and the file buffer (``build_bytes``); the adapters in
+:mod:`evervault.adapters.system` provide the real ones.
 
 Speed notes: an ev-string costs about 0.5 us of AES-GCM, so Python
 call overhead is most of what is left. A single string is sealed inline in
@@ -14,10 +20,11 @@ loop (:meth:`_Walker.seal_items`).
 
 from __future__ import annotations
 
-import threading
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from evervault.domain.ciphertext import Datatype
 from evervault.domain.coercion import to_text
@@ -31,15 +38,7 @@ from evervault.domain.errors import (
 )
 from evervault.domain.metadata import PYTHON_ENCRYPTION_ORIGIN, encode_frame, validate_role
 from evervault.domain.session import SessionKey
-from evervault.domain.sources import Clock, EphemeralKeyFactory, IvSource
-from evervault.domain.streaming import (
-    DEFAULT_CHUNK_SIZE,
-    FileEncryptor,
-    ReadableStream,
-    WritableStream,
-    encrypt_stream,
-    seal_file,
-)
+from evervault.domain.streaming import BytesBuilder, FileEncryptor, build_bytes_by_copy, seal_file
 
 _FRAME_CACHE_LIMIT = 256
 _DATATYPE_INDEX = {Datatype.STRING: 0, Datatype.NUMBER: 1, Datatype.BOOLEAN: 2}
@@ -57,32 +56,39 @@ class Encryptor:
         curve: Curve,
         app_public_key: bytes,
         *,
-        ephemeral_keys: EphemeralKeyFactory,
-        iv_source: IvSource,
-        clock: Clock,
+        new_private_key: Callable[[Curve], ec.EllipticCurvePrivateKey],
+        next_iv: Callable[[], tuple[bytes, str]],
+        now: Callable[[], float],
+        monotonic: Callable[[], float],
         rotation_seconds: float = DEFAULT_ROTATION_SECONDS,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         origin: int = PYTHON_ENCRYPTION_ORIGIN,
+        build_bytes: BytesBuilder = build_bytes_by_copy,
     ) -> None:
+        """``new_private_key(curve)``: a fresh ephemeral key for each session key.
+        ``next_iv()``: a 12-byte IV never returned before for the life of a session key,
+        with its unpadded base64 text (16 characters). ``now()``: seconds since the Unix
+        epoch (metadata timestamps). ``monotonic()``: seconds on a clock that never goes
+        back (session key lifetime). ``build_bytes``: see :data:`streaming.BytesBuilder`.
+        All of them may be called from several threads at once.
+        """
         self.curve = curve
         self._app_public_key = app_public_key
-        self._ephemeral_keys = ephemeral_keys
-        self._iv_source = iv_source
-        self._clock = clock
+        self._new_private_key = new_private_key
         self._rotation_seconds = rotation_seconds
         self._max_file_size = max_file_size
         self._origin = origin
-        self._rotation_lock = threading.Lock()
+        self._build_bytes = build_bytes
         self._session: SessionKey | None = None
         self._frames: dict[str, tuple[int, int, bytes]] = {}
         # The last frame built or found: (role, second start, second end, frame). A
         # caller passing the same role object each time skips the dict lookup.
         self._last_frame: tuple[str | None, float, float, bytes] = (None, 0.0, 0.0, b"")
-        # Bound once: they are called for every value, and an attribute chain per call
-        # is measurable next to a ~0.5 us AES-GCM operation.
-        self._monotonic = clock.monotonic
-        self._wall_time = clock.time
-        self._next_iv = iv_source.next_iv
+        # Kept as plain attributes: they are called for every value, and an attribute
+        # chain per call is measurable next to a ~0.5 us AES-GCM operation.
+        self._monotonic = monotonic
+        self._wall_time = now
+        self._next_iv = next_iv
 
     def __repr__(self) -> str:
         return f"Encryptor(curve={self.curve.value})"
@@ -97,23 +103,39 @@ class Encryptor:
         return session
 
     def _rotate(self, stale: SessionKey | None) -> SessionKey:
-        with self._rotation_lock:
-            session = self._session
-            if session is not stale and session is not None:
-                return session  # another thread rotated while we waited
+        """Replace the expired session key ``stale`` (``None``: there is none yet); lock-free.
+
+        Of the threads that find the same key expired, only the first to claim it
+        (``next()`` on its claim counter, one C call, atomic under the GIL) builds the
+        successor; the others go on using ``stale`` for the moment that takes. An
+        expired key is still a complete, valid key: expiry bounds how long a key is
+        used, it does not make its ciphertexts wrong. Before the first key exists every
+        racing thread builds its own, and the last one published stays. Either way each
+        value is sealed under exactly one immutable session key, and IVs come from one
+        source that never repeats, so nothing is lost or mixed.
+        """
+        current = self._session
+        if current is not stale and current is not None:
+            return current  # another thread has already replaced it
+        if stale is not None and next(stale.rotation_claims):
+            return stale  # another thread is building the successor
+        try:
             session = SessionKey.create(
                 self.curve,
                 self._app_public_key,
-                self._ephemeral_keys(self.curve),
+                self._new_private_key(self.curve),
                 self._monotonic() + self._rotation_seconds,
             )
-            self._session = session
-            return session
+        except BaseException:
+            # The claim on ``stale`` is spent: unpublish it so the next call tries again.
+            if self._session is stale:
+                self._session = None
+            raise
+        self._session = session
+        return session
 
     def reset(self) -> None:
         """Forget the session key (e.g. in a child process after fork); the next call makes one."""
-        # A fresh lock too: after fork the old one may be held by a thread the child lacks.
-        self._rotation_lock = threading.Lock()
         self._session = None
         self._frames = {}
         self._last_frame = (None, 0.0, 0.0, b"")
@@ -172,7 +194,8 @@ class Encryptor:
     def encrypt_file(self, data: bytes | bytearray | memoryview) -> bytes:
         """The ``%EVENC`` file of ``data`` (version 2 on secp256k1, 3 on P-256).
 
-        Built in a single output-sized buffer (see :func:`streaming.seal_file`).
+        Built in a single output-sized buffer (see :func:`streaming.seal_file`), made by
+        ``build_bytes``.
         """
         view = memoryview(data)
         if not view.c_contiguous:  # e.g. a strided slice: AES-GCM needs contiguous bytes
@@ -183,25 +206,16 @@ class Encryptor:
                 f"File size must be at most {self._max_file_size} bytes, got {size}; "
                 "raise the limit with EV_MAX_FILE_SIZE_IN_MB or max_file_size."
             )
-        return seal_file(self.file_encryptor(), view)
+        return seal_file(self.file_encryptor(), view, build_bytes=self._build_bytes)
 
     def file_encryptor(self) -> FileEncryptor:
         """A sans-I/O incremental encryptor for one ``%EVENC`` file of any size.
 
-        It holds the current session key and a fresh IV for as long as the file takes.
+        It holds the current session key and a fresh IV for as long as the file takes;
+        :func:`evervault.services.file_streams.encrypt_stream` drives it between files.
         """
         iv, _ = self._next_iv()
         return FileEncryptor(self.current_session(), iv)
-
-    def encrypt_file_stream(
-        self, source: ReadableStream, destination: WritableStream, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> int:
-        """Encrypt ``source`` to ``destination`` chunk by chunk; returns the bytes written.
-
-        Memory stays at about two chunks whatever the file size, so no size limit
-        applies. ``source`` needs ``readinto`` (any binary file), ``destination`` ``write``.
-        """
-        return encrypt_stream(self.file_encryptor(), source, destination, chunk_size)
 
     def encrypt_text(self, session: SessionKey, datatype: Datatype, text: str, role: str | None) -> str:
         """One ev-string for an already-coerced text (used by the spec tests)."""

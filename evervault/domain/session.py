@@ -4,12 +4,14 @@ Everything a ciphertext needs that depends on the ephemeral key (both AES keys,
 their AEAD objects, the AAD bytes and the text around the IV) is computed once
 and frozen into one object. The encryptor swaps that object as a whole on
 rotation, so no thread can ever pair one key's public half with another key's
-secret (docs/protocol.md §9.1, §9.2).
+secret (docs/protocol.md §9.1, §9.2). Its only mutable part is the counter
+racing threads claim to decide which of them builds the successor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -91,6 +93,10 @@ class SessionKey:
     file_aead: AESGCM
     file_key: bytes = field(repr=False)
     file_aad: bytes | None
+    # The one moving part, and not part of the key: who gets to build this key's
+    # successor. The first next() returns 0, and only that caller rotates (see
+    # Encryptor._rotate); a C-level counter, so claiming is atomic under the GIL.
+    rotation_claims: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
     def create(

@@ -1,27 +1,25 @@
-"""``%EVENC`` files of any size, incrementally, in bounded memory.
+"""``%EVENC`` files of any size, incrementally, in bounded memory; sans-I/O.
 
-Encryption: :class:`FileEncryptor` is sans-I/O. The header (magic, version,
-ephemeral key, IV) is known before the first data byte, AES-GCM runs chunk by
-chunk, and the CRC-32 is carried along over every byte written, so
-:meth:`~FileEncryptor.finalize` only has to append the tag and the checksum.
-:func:`seal_file` drives it over one in-memory buffer with no extra copy;
-:func:`encrypt_stream` drives it between two binary file objects.
+Encryption: :class:`FileEncryptor` knows the header (magic, version, ephemeral
+key, IV) before the first data byte, runs AES-GCM chunk by chunk, and carries
+the CRC-32 along over every byte produced, so :meth:`~FileEncryptor.finalize`
+only has to append the tag and the checksum. :func:`seal_file` drives it over
+one in-memory buffer.
 
-Decryption: :class:`FileDecryptor` is sans-I/O too, but whatever it returns
-before :meth:`~FileDecryptor.finalize` succeeds is **unverified** plaintext.
-:func:`decrypt_stream` therefore never releases plaintext before the GCM tag
-is checked: it makes two passes over a seekable source, the first only to
-verify the checksum and tag, the second to write the plaintext out.
+Decryption: :class:`FileDecryptor` takes the file's bytes in any chunking, but
+whatever it returns before :meth:`~FileDecryptor.finalize` succeeds is
+**unverified** plaintext.
 
-The file objects are the caller's: nothing here opens files or sockets.
+Nothing here reads or writes a file: the loops between binary file objects
+(``encrypt_stream``, ``verify_stream`` and the two-pass ``decrypt_stream``, which
+releases no plaintext before the tag is checked) are in
+:mod:`evervault.services.file_streams`.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,45 +55,19 @@ from evervault.domain.envelope import (
     require_crc,
     require_data_offset,
 )
-from evervault.domain.errors import (
-    DecryptionError,
-    InvalidArgumentError,
-    MalformedFileError,
-    UnsupportedTypeError,
-)
+from evervault.domain.errors import DecryptionError, InvalidArgumentError, MalformedFileError
 from evervault.domain.metadata import Metadata, decode_map
 from evervault.domain.session import DerivedKeys, SessionKey
 
 TRAILER_LENGTH = TAG_LENGTH + CRC_LENGTH
 # A chunk of AES-GCM output into a caller's buffer may need up to a block more room.
-_UPDATE_SLACK = 15
+UPDATE_SLACK = 15
 
-
-class ReadableStream(Protocol):
-    """A binary file opened for reading (``open(path, "rb")``, ``io.BytesIO``, ...)."""
-
-    def readinto(self, buffer: memoryview, /) -> int | None:
-        """Fill ``buffer`` from the stream; the number of bytes read, 0 at the end."""
-
-
-class SeekableStream(ReadableStream, Protocol):
-    """A readable binary file that can be rewound (a regular or temporary file)."""
-
-    def seekable(self) -> bool:
-        """Whether :meth:`seek` works."""
-
-    def tell(self) -> int:
-        """The current position."""
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        """Move to ``offset``."""
-
-
-class WritableStream(Protocol):
-    """A binary file opened for writing."""
-
-    def write(self, data: memoryview, /) -> int | None:
-        """Write some or all of ``data``; the number of bytes written."""
+# Makes a ``bytes`` object of ``size`` bytes: calls ``fill`` once with a writable view of
+# a fresh ``size``-byte buffer, then returns what was written as ``bytes``. The domain
+# has the portable build_bytes_by_copy; evervault.adapters.system has one that hands
+# back the filled buffer itself, with no copy.
+BytesBuilder = Callable[[int, Callable[[memoryview], None]], bytes]
 
 
 # --- encryption ------------------------------------------------------------------------------
@@ -133,7 +105,7 @@ class FileEncryptor:
         ``out`` must have room for ``len(chunk) + 15`` bytes.
         """
         self._require_open()
-        _require_room(out, memoryview(chunk).nbytes + _UPDATE_SLACK)
+        _require_room(out, memoryview(chunk).nbytes + UPDATE_SLACK)
         written = self._cipher.update_into(chunk, out)
         self._crc = crc32(memoryview(out)[:written], self._crc)
         return written
@@ -151,85 +123,38 @@ class FileEncryptor:
             raise InvalidArgumentError("This file encryptor is finished; start a new one per file.")
 
 
-def seal_file(encryptor: FileEncryptor, data: Buffer, chunk_size: int = DEFAULT_CHUNK_SIZE) -> bytes:
-    """A whole ``%EVENC`` file for ``data``, built in one output-sized buffer.
+def build_bytes_by_copy(size: int, fill: Callable[[memoryview], None]) -> bytes:
+    """The portable :data:`BytesBuilder`: fills a ``bytearray``, then copies it once into ``bytes``."""
+    buffer = bytearray(size)
+    with memoryview(buffer) as view:
+        fill(view)
+    return bytes(buffer)
 
-    The buffer is the ``bytes`` object inside an ``io.BytesIO`` made from
-    ``bytes(total)`` (allocated zeroed by the OS, so untouched until written).
-    AES-GCM writes into it through ``getbuffer()``; once that view is released,
-    ``getvalue()`` hands the same object back without copying (CPython; other
-    interpreters may copy, which is still correct). The CRC-32 is computed per
-    chunk right after encryption, while the chunk is still in cache.
+
+def seal_file(
+    encryptor: FileEncryptor,
+    data: Buffer,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    build_bytes: BytesBuilder = build_bytes_by_copy,
+) -> bytes:
+    """A whole ``%EVENC`` file for ``data``, written straight into one output-sized buffer.
+
+    ``build_bytes`` provides that buffer; with an in-place builder (the one
+    :func:`evervault.adapters.system.default_encryptor` wires in) the result is that
+    very buffer, so the file is never copied. The CRC-32 is computed per chunk right
+    after encryption, while the chunk is still in cache.
     """
     source = memoryview(data).cast("B")
     size = len(source)
-    buffer = io.BytesIO(bytes(HEADER_LENGTH + size + TRAILER_LENGTH))
-    with buffer.getbuffer() as out:
+
+    def fill(out: memoryview) -> None:
         out[:HEADER_LENGTH] = encryptor.header
         position = HEADER_LENGTH
         for start in range(0, size, chunk_size):
             position += encryptor.update_into(source[start : start + chunk_size], out[position:])
         out[position:] = encryptor.finalize()
-    return buffer.getvalue()
 
-
-def encrypt_stream(
-    encryptor: FileEncryptor,
-    source: ReadableStream,
-    destination: WritableStream,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> int:
-    """Copy ``source`` to ``destination`` as an ``%EVENC`` file; returns the bytes written.
-
-    Two chunk-sized buffers are reused throughout, so memory does not grow with the file.
-    """
-    check_stream_arguments(source, destination, chunk_size)
-    read_buffer = bytearray(chunk_size)
-    write_buffer = bytearray(chunk_size + _UPDATE_SLACK)
-    written = _write_all(destination, encryptor.header)
-    with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
-        while count := _read_into(source, incoming):
-            sealed = encryptor.update_into(incoming[:count], outgoing)
-            written += _write_all(destination, outgoing[:sealed])
-    return written + _write_all(destination, encryptor.finalize())
-
-
-def check_stream_arguments(source: object, destination: object, chunk_size: object) -> None:
-    """Refuse what would fail obscurely (or, for a zero chunk size, silently encrypt nothing)."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
-        raise InvalidArgumentError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}.")
-    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "readinto", None)):
-        raise UnsupportedTypeError(
-            f"The source must be a binary file object with readinto(), such as open(path, 'rb'); "
-            f"got {type(source).__name__}."
-        )
-    if destination is not None and (
-        isinstance(destination, io.TextIOBase) or not callable(getattr(destination, "write", None))
-    ):
-        raise UnsupportedTypeError(
-            f"The destination must be a binary file object with write(), such as open(path, 'wb'); "
-            f"got {type(destination).__name__}."
-        )
-
-
-def _read_into(source: ReadableStream, buffer: memoryview) -> int:
-    """``readinto``, refusing a non-blocking stream's "nothing yet" (None) rather than taking it for EOF."""
-    count = source.readinto(buffer)
-    if count is None:
-        raise InvalidArgumentError("The source is non-blocking; pass a blocking file object.")
-    return count
-
-
-def _write_all(destination: WritableStream, data: Buffer) -> int:
-    """``write`` may be partial on raw files; loop until everything is written."""
-    view = memoryview(data)
-    total = len(view)
-    while view:
-        count = destination.write(view)
-        if count is None:  # a non-blocking raw stream that could not write now
-            raise InvalidArgumentError("The destination is non-blocking; pass a blocking file object.")
-        view = view[count:]
-    return total
+    return build_bytes(HEADER_LENGTH + size + TRAILER_LENGTH, fill)
 
 
 # --- decryption ------------------------------------------------------------------------------
@@ -285,14 +210,14 @@ class FileDecryptor:
 
     def update(self, data: Buffer) -> bytes:
         """UNVERIFIED plaintext for the file bytes released so far."""
-        out = bytearray(memoryview(data).nbytes + TRAILER_LENGTH + _UPDATE_SLACK)
+        out = bytearray(memoryview(data).nbytes + TRAILER_LENGTH + UPDATE_SLACK)
         return bytes(out[: self.update_into(data, out)])
 
     def update_into(self, data: Buffer, out: bytearray | memoryview) -> int:
         """Write UNVERIFIED plaintext into ``out`` (room: ``len(data) + 35`` bytes); returns its length."""
         self._require_open()
         view = memoryview(data).cast("B")
-        _require_room(out, len(view) + TRAILER_LENGTH + _UPDATE_SLACK)
+        _require_room(out, len(view) + TRAILER_LENGTH + UPDATE_SLACK)
         if self._cipher is None:
             view = self._read_header(view)
             if self._cipher is None:
@@ -409,59 +334,6 @@ class FileDecryptor:
     def _require_open(self) -> None:
         if self._finished:
             raise InvalidArgumentError("This file decryptor is finished; start a new one per file.")
-
-
-def verify_stream(
-    private_keys: Mapping[Curve, ec.EllipticCurvePrivateKey],
-    source: ReadableStream,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> StreamResult:
-    """Read ``source`` to its end and check its CRC-32 and GCM tag; no plaintext leaves."""
-    check_stream_arguments(source, None, chunk_size)
-    decryptor = FileDecryptor(private_keys)
-    read_buffer = bytearray(chunk_size)
-    scratch = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
-    with memoryview(read_buffer) as incoming:
-        while count := _read_into(source, incoming):
-            decryptor.update_into(incoming[:count], scratch)
-    return decryptor.finalize()
-
-
-def decrypt_stream(
-    private_keys: Mapping[Curve, ec.EllipticCurvePrivateKey],
-    source: SeekableStream,
-    destination: WritableStream,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> StreamResult:
-    """Decrypt a seekable ``source`` into ``destination``, releasing nothing unverified.
-
-    Pass one reads the whole file and checks its CRC-32 and tag without keeping
-    any plaintext; only then does pass two decrypt and write. Costs two AES-GCM
-    passes and no extra storage; memory stays at about three chunks. If the source
-    changes between the passes, pass two fails authentication and raises (with a
-    partial ``destination``, which the caller must discard, as after any error).
-    """
-    check_stream_arguments(source, destination, chunk_size)
-    if not source.seekable():
-        raise InvalidArgumentError(
-            "Streaming decryption needs a seekable source (it is read twice); "
-            "spool the ciphertext to a temporary file first."
-        )
-    start = source.tell()
-    verify_stream(private_keys, source, chunk_size)
-    source.seek(start)
-    decryptor = FileDecryptor(private_keys)
-    read_buffer = bytearray(chunk_size)
-    write_buffer = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
-    with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
-        while count := _read_into(source, incoming):
-            _write_all(destination, outgoing[: decryptor.update_into(incoming[:count], outgoing)])
-    try:
-        return decryptor.finalize()
-    except DecryptionError:
-        raise DecryptionError(
-            "The file changed between the verification and decryption passes; discard the output."
-        ) from None
 
 
 def _require_room(out: bytearray | memoryview, needed: int) -> None:

@@ -3,7 +3,7 @@
 The request body is spooled chunk by chunk to an anonymous temporary file (the
 limit is enforced while spooling, so a chunked upload cannot exceed it either).
 A worker thread then checks the whole file's CRC-32 and GCM tag
-(:func:`~evervault.domain.streaming.verify_stream`): a tampered or truncated
+(:func:`~evervault.services.file_streams.verify_stream`): a tampered or truncated
 file gets the usual 422 before any response byte is sent. Only then is the
 spool read a second time and its plaintext streamed out, one chunk per worker
 thread call, so the response is written no faster than the client reads it.
@@ -28,19 +28,18 @@ from evervault.domain.errors import CiphertextError
 from evervault.domain.streaming import (
     DEFAULT_CHUNK_SIZE,
     TRAILER_LENGTH,
+    UPDATE_SLACK,
     FileDecryptor,
-    ReadableStream,
     StreamResult,
-    verify_stream,
 )
+from evervault.ports.streams import ReadableStream
+from evervault.services.file_streams import verify_stream
 
 logger = logging.getLogger("evervault.local")
 
 OCTET_STREAM = "application/octet-stream"
 PrivateKeys = Mapping[Curve, ec.EllipticCurvePrivateKey]
 _T = TypeVar("_T")
-# AES-GCM output may need up to a block more room than its input.
-_UPDATE_SLACK = 15
 
 
 async def stream_decrypted_file(
@@ -88,7 +87,7 @@ class PlaintextChunks:
         self._decryptor = FileDecryptor(private_keys)
         self._source = source
         self._incoming = bytearray(chunk_size)
-        self._outgoing = bytearray(chunk_size + TRAILER_LENGTH + _UPDATE_SLACK)
+        self._outgoing = bytearray(chunk_size + TRAILER_LENGTH + UPDATE_SLACK)
         self._finished = False
 
     def next_chunk(self) -> bytes:

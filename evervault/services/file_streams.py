@@ -1,8 +1,14 @@
-"""Streaming file encryption for the clients: paths or binary file objects in and out.
+"""Streaming files: the loops that drive the domain's sans-I/O file encryptor and decryptor.
 
-The domain's :meth:`~evervault.domain.encryption.Encryptor.encrypt_file_stream`
-works on file objects; this module opens the paths a caller may pass instead, and
-checks arguments before anything is fetched, opened or truncated.
+:func:`encrypt_stream`, :func:`verify_stream` and :func:`decrypt_stream` move a
+file between binary file objects (the :mod:`evervault.ports.streams` Protocols)
+one chunk at a time, in memory that does not grow with the file.
+:func:`decrypt_stream` makes two passes over a seekable source, the first only
+to verify the checksum and tag, so it never releases unverified plaintext.
+
+For the clients, :func:`encrypt_file_with` also takes paths, opening them itself,
+and :func:`check_file_arguments` checks arguments before anything is fetched,
+opened or truncated.
 
 Files the caller passes as objects stay the caller's: they are neither closed nor
 rewound. A destination *path* is created (or truncated) and, if encryption fails
@@ -13,12 +19,24 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from evervault.domain.curves import Curve
 from evervault.domain.encryption import Encryptor
-from evervault.domain.errors import InvalidArgumentError, UnsupportedTypeError
-from evervault.domain.streaming import ReadableStream, WritableStream
+from evervault.domain.envelope import Buffer
+from evervault.domain.errors import DecryptionError, InvalidArgumentError, UnsupportedTypeError
+from evervault.domain.streaming import (
+    DEFAULT_CHUNK_SIZE,
+    TRAILER_LENGTH,
+    UPDATE_SLACK,
+    FileDecryptor,
+    FileEncryptor,
+    StreamResult,
+)
+from evervault.ports.streams import ReadableStream, SeekableStream, WritableStream
 
 FilePath = str | os.PathLike[str]
 FileSource = FilePath | ReadableStream
@@ -42,7 +60,127 @@ def encrypt_file_with(
 ) -> int:
     """Encrypt ``source`` into ``destination`` as one ``%EVENC`` file; returns the bytes written."""
     with _opened_source(source) as reader, _opened_destination(destination) as writer:
-        return encryptor.encrypt_file_stream(reader, writer, chunk_size)
+        return encrypt_stream(encryptor.file_encryptor(), reader, writer, chunk_size)
+
+
+# --- the loops -------------------------------------------------------------------------------
+
+
+def encrypt_stream(
+    encryptor: FileEncryptor,
+    source: ReadableStream,
+    destination: WritableStream,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """Copy ``source`` to ``destination`` as an ``%EVENC`` file; returns the bytes written.
+
+    Two chunk-sized buffers are reused throughout, so memory does not grow with the
+    file and no size limit applies. ``source`` needs ``readinto`` (any binary file),
+    ``destination`` ``write``.
+    """
+    check_stream_arguments(source, destination, chunk_size)
+    read_buffer = bytearray(chunk_size)
+    write_buffer = bytearray(chunk_size + UPDATE_SLACK)
+    written = _write_all(destination, encryptor.header)
+    with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
+        while count := _read_into(source, incoming):
+            sealed = encryptor.update_into(incoming[:count], outgoing)
+            written += _write_all(destination, outgoing[:sealed])
+    return written + _write_all(destination, encryptor.finalize())
+
+
+def verify_stream(
+    private_keys: Mapping[Curve, ec.EllipticCurvePrivateKey],
+    source: ReadableStream,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> StreamResult:
+    """Read ``source`` to its end and check its CRC-32 and GCM tag; no plaintext leaves."""
+    check_stream_arguments(source, None, chunk_size)
+    decryptor = FileDecryptor(private_keys)
+    read_buffer = bytearray(chunk_size)
+    scratch = bytearray(chunk_size + TRAILER_LENGTH + UPDATE_SLACK)
+    with memoryview(read_buffer) as incoming:
+        while count := _read_into(source, incoming):
+            decryptor.update_into(incoming[:count], scratch)
+    return decryptor.finalize()
+
+
+def decrypt_stream(
+    private_keys: Mapping[Curve, ec.EllipticCurvePrivateKey],
+    source: SeekableStream,
+    destination: WritableStream,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> StreamResult:
+    """Decrypt a seekable ``source`` into ``destination``, releasing nothing unverified.
+
+    Pass one reads the whole file and checks its CRC-32 and tag without keeping
+    any plaintext; only then does pass two decrypt and write. Costs two AES-GCM
+    passes and no extra storage; memory stays at about three chunks. If the source
+    changes between the passes, pass two fails authentication and raises (with a
+    partial ``destination``, which the caller must discard, as after any error).
+    """
+    check_stream_arguments(source, destination, chunk_size)
+    if not source.seekable():
+        raise InvalidArgumentError(
+            "Streaming decryption needs a seekable source (it is read twice); "
+            "spool the ciphertext to a temporary file first."
+        )
+    start = source.tell()
+    verify_stream(private_keys, source, chunk_size)
+    source.seek(start)
+    decryptor = FileDecryptor(private_keys)
+    read_buffer = bytearray(chunk_size)
+    write_buffer = bytearray(chunk_size + TRAILER_LENGTH + UPDATE_SLACK)
+    with memoryview(read_buffer) as incoming, memoryview(write_buffer) as outgoing:
+        while count := _read_into(source, incoming):
+            _write_all(destination, outgoing[: decryptor.update_into(incoming[:count], outgoing)])
+    try:
+        return decryptor.finalize()
+    except DecryptionError:
+        raise DecryptionError(
+            "The file changed between the verification and decryption passes; discard the output."
+        ) from None
+
+
+def check_stream_arguments(source: object, destination: object, chunk_size: object) -> None:
+    """Refuse what would fail obscurely (or, for a zero chunk size, silently encrypt nothing)."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise InvalidArgumentError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}.")
+    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "readinto", None)):
+        raise UnsupportedTypeError(
+            f"The source must be a binary file object with readinto(), such as open(path, 'rb'); "
+            f"got {type(source).__name__}."
+        )
+    if destination is not None and (
+        isinstance(destination, io.TextIOBase) or not callable(getattr(destination, "write", None))
+    ):
+        raise UnsupportedTypeError(
+            f"The destination must be a binary file object with write(), such as open(path, 'wb'); "
+            f"got {type(destination).__name__}."
+        )
+
+
+def _read_into(source: ReadableStream, buffer: memoryview) -> int:
+    """``readinto``, refusing a non-blocking stream's "nothing yet" (None) rather than taking it for EOF."""
+    count = source.readinto(buffer)
+    if count is None:
+        raise InvalidArgumentError("The source is non-blocking; pass a blocking file object.")
+    return count
+
+
+def _write_all(destination: WritableStream, data: Buffer) -> int:
+    """``write`` may be partial on raw files; loop until everything is written."""
+    view = memoryview(data)
+    total = len(view)
+    while view:
+        count = destination.write(view)
+        if count is None:  # a non-blocking raw stream that could not write now
+            raise InvalidArgumentError("The destination is non-blocking; pass a blocking file object.")
+        view = view[count:]
+    return total
+
+
+# --- opening paths ---------------------------------------------------------------------------
 
 
 def _check_endpoint(value: object, role: str, method: str, example: str) -> None:

@@ -58,12 +58,14 @@ class FixedIv:
 def domain_encryptor(curve: str, app: str, ephemeral: bytes, iv: bytes, timestamp: int) -> Encryptor:
     domain_curve = DOMAIN_CURVES[curve]
     ephemeral_key = private_key_from_scalar(domain_curve, ephemeral)
+    clock = FixedClock(timestamp)
     return Encryptor(
         domain_curve,
         ref_points(curve, APP_SCALARS[app])[0],
-        ephemeral_keys=lambda _curve: ephemeral_key,
-        iv_source=FixedIv(iv),
-        clock=FixedClock(timestamp),
+        new_private_key=lambda _curve: ephemeral_key,
+        next_iv=FixedIv(iv).next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
     )
 
 

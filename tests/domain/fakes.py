@@ -1,7 +1,8 @@
 """Deterministic stand-ins for the domain's ports (clock, IVs, ephemeral keys).
 
-They are real implementations of the small Protocols in ``evervault.domain.sources``,
-not mocks: the domain runs unchanged, only its randomness and time are fixed.
+They are real implementations of the ports in ``evervault.ports.clock`` and
+``evervault.ports.randomness``, not mocks: the domain runs unchanged (it takes their
+bound methods), only its randomness and time are fixed.
 """
 
 from __future__ import annotations
@@ -102,12 +103,14 @@ def fixed_encryptor(
     timestamp: int = DOC_TIMESTAMP,
 ) -> Encryptor:
     """An encryptor whose output is byte-for-byte predictable (one value per instance)."""
+    clock = FakeClock(wall=timestamp)
     return Encryptor(
         curve,
         app_public_key(curve, app_scalar),
-        ephemeral_keys=FixedEphemeralKey(ephemeral_scalar),
-        iv_source=FixedIvSource(iv),
-        clock=FakeClock(wall=timestamp),
+        new_private_key=FixedEphemeralKey(ephemeral_scalar),
+        next_iv=FixedIvSource(iv).next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
     )
 
 
@@ -120,12 +123,14 @@ def counting_encryptor(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> Encryptor:
     """An encryptor with unique IVs and fresh ephemeral keys, for many values."""
+    clock = clock or FakeClock()
     return Encryptor(
         curve,
         app_public_key(curve),
-        ephemeral_keys=ephemeral_keys or SequentialEphemeralKeys(),
-        iv_source=CountingIvSource(),
-        clock=clock or FakeClock(),
+        new_private_key=ephemeral_keys or SequentialEphemeralKeys(),
+        next_iv=CountingIvSource().next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
         rotation_seconds=rotation_seconds,
         max_file_size=max_file_size,
     )

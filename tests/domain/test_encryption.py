@@ -225,39 +225,144 @@ class TickingClock:
             return float(self._ticks)
 
 
+def encrypt_mixed(encryptor: Encryptor, worker: int, index: int) -> tuple[Any, Any]:
+    """One value of a mix of every kind and role: (what was encrypted, its encryption)."""
+    kind = (worker + index) % 6
+    text = f"worker {worker} value {index}"
+    if kind == 0:
+        return text, encryptor.encrypt(text)
+    if kind == 1:
+        return text, encryptor.encrypt(text, role="r")
+    if kind == 2:
+        return index, encryptor.encrypt(index, role="r" if index % 2 else None)
+    if kind == 3:
+        document = {"text": text, "n": index, "flag": True, "items": [text, 1.5]}
+        return document, encryptor.encrypt(document, role="r" if index % 2 else None)
+    if kind == 4:
+        return text.encode(), encryptor.encrypt(text.encode())
+    return [text, index], encryptor.encrypt([text, index])
+
+
+def ev_leaves(encrypted: Any) -> list[str]:
+    if isinstance(encrypted, str):
+        return [encrypted]
+    if isinstance(encrypted, dict):
+        encrypted = list(encrypted.values())
+    if isinstance(encrypted, (list, tuple)):
+        return [leaf for item in encrypted for leaf in ev_leaves(item)]
+    return []  # a file
+
+
 @pytest.mark.parametrize("curve", CURVES)
 def test_concurrent_encryption_during_constant_rotation_always_decrypts(curve: Curve) -> None:
-    """Session keys are swapped atomically: no value pairs one key's public half with another's secret."""
+    """16 threads, every kind and role, a rotation every few calls: nothing lost or mixed.
+
+    Session keys are swapped atomically, so no value pairs one key's public half with
+    another's secret, every container is sealed under one key, and no IV repeats under
+    a key.
+    """
     keys = SequentialEphemeralKeys()
+    clock = TickingClock()
     encryptor = Encryptor(
         curve,
         app_public_key(curve),
-        ephemeral_keys=keys,
-        iv_source=CountingIvSource(),
-        clock=TickingClock(),
+        new_private_key=keys,
+        next_iv=CountingIvSource().next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
         rotation_seconds=3,
     )
-    outputs: list[Any] = []
-    start = threading.Barrier(8)
+    outputs: list[tuple[Any, Any]] = []
+    start = threading.Barrier(16)
 
     def work(worker: int) -> None:
         start.wait()
-        produced = []
-        for index in range(40):
-            role = "r" if index % 3 == 0 else None
-            produced.append(
-                (index, encryptor.encrypt(index, role=role) if index % 7 else encryptor.encrypt(b"f"))
-            )
+        produced = [encrypt_mixed(encryptor, worker, index) for index in range(40)]
         outputs.extend(produced)
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(outputs) == 8 * 40
+    assert len(outputs) == 16 * 40  # nothing lost
     assert keys.calls > 10  # the keys really did rotate under the threads
     reader = decryptor()
-    for index, encrypted in outputs:
-        expected = b"f" if isinstance(encrypted, bytes) else index
-        assert reader.decrypt(encrypted) == expected
+    sealed_under: list[tuple[str, bytes]] = []
+    for plain, encrypted in outputs:
+        assert_same_typed(reader.decrypt(encrypted), plain)
+        leaves = ev_leaves(encrypted)
+        assert len({ephemeral_segment(leaf) for leaf in leaves}) <= 1  # one call, one key
+        sealed_under.extend((ephemeral_segment(leaf), parse(leaf).iv) for leaf in leaves)
+    assert len(set(sealed_under)) == len(sealed_under)  # no IV twice under a key
+
+
+class GatedEphemeralKeys(SequentialEphemeralKeys):
+    """Builds the key numbered ``gated_call`` only once ``release`` is set (or 30 s pass)."""
+
+    def __init__(self, gated_call: int) -> None:
+        super().__init__()
+        self.gated_call = gated_call
+        self.release = threading.Event()
+
+    def __call__(self, curve: Curve) -> Any:
+        key = super().__call__(curve)
+        if self.calls == self.gated_call:
+            self.release.wait(timeout=30)
+        return key
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_of_sixteen_threads_finding_the_key_expired_only_one_builds_the_next(curve: Curve) -> None:
+    """The rest keep the expired key while the successor is built, instead of building their own."""
+    clock = FakeClock(monotonic=100.0)
+    keys = GatedEphemeralKeys(gated_call=2)
+    encryptor = counting_encryptor(curve, clock, ephemeral_keys=keys, rotation_seconds=15)
+    first = encryptor.current_session()
+    clock.advance(15)  # expired: every thread below finds it so
+    outputs: dict[int, Any] = {}
+    finished = []
+    start = threading.Barrier(16)
+
+    def work(worker: int) -> None:
+        start.wait()
+        outputs[worker] = encryptor.encrypt(f"value {worker}", role="r" if worker % 2 else None)
+        finished.append(worker)
+        if len(finished) == 15:  # all but the builder, which waits in the gate
+            keys.release.set()
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert keys.calls == 2  # one initial key, one successor: no thread built a key of its own
+    second = encryptor.current_session()
+    assert second is not first
+    used = [ephemeral_segment(outputs[worker]) for worker in range(16)]
+    old, new = first.key_segment.strip(":"), second.key_segment.strip(":")
+    assert sorted(used) == sorted([old] * 15 + [new])
+    reader = decryptor()
+    assert [reader.decrypt(outputs[worker]) for worker in range(16)] == [f"value {w}" for w in range(16)]
+
+
+class FailingOnceKeys(SequentialEphemeralKeys):
+    def __call__(self, curve: Curve) -> Any:
+        key = super().__call__(curve)
+        if self.calls == 2:
+            raise RuntimeError("no entropy today")
+        return key
+
+
+def test_a_failed_rotation_is_retried_by_the_next_call() -> None:
+    """A builder that fails gives up its claim: the expired key is not used forever."""
+    clock = FakeClock(monotonic=100.0)
+    keys = FailingOnceKeys()
+    encryptor = counting_encryptor(Curve.P256, clock, ephemeral_keys=keys, rotation_seconds=15)
+    first = ephemeral_segment(encryptor.encrypt("a"))
+    clock.advance(15)
+    with pytest.raises(RuntimeError, match="no entropy"):
+        encryptor.encrypt("b")
+    second = ephemeral_segment(encryptor.encrypt("c"))
+    assert keys.calls == 3 and second != first
+    assert decryptor().decrypt(encryptor.encrypt("d")) == "d"

@@ -15,7 +15,20 @@ from evervault.adapters.system import (
     generate_ephemeral_key,
 )
 from evervault.domain.curves import Curve, compressed_point
+from evervault.ports.clock import Clock
+from evervault.ports.randomness import EphemeralKeyFactory, IvSource
 from tests.domain.fakes import app_public_key, decryptor
+
+
+def test_the_system_adapters_implement_the_ports() -> None:
+    """Checked statically by mypy (the annotations) and at run time (the domain gets these callables)."""
+    clock: Clock = SystemClock()
+    source: IvSource = OsRandomIvSource()
+    keys: EphemeralKeyFactory = generate_ephemeral_key
+    iv, text = source.next_iv()
+    assert len(iv) == 12 and base64.b64decode(text) == iv
+    assert isinstance(clock.time(), float) and isinstance(clock.monotonic(), float)
+    assert keys(Curve.P256).curve.name == "secp256r1"
 
 
 def test_system_clock() -> None:

@@ -23,6 +23,7 @@ from evervault.domain.envelope import HEADER_LENGTH
 from evervault.domain.streaming import DEFAULT_CHUNK_SIZE, TRAILER_LENGTH
 from evervault.local.server import ServerSettings, create_app
 from evervault.local.state import LocalState
+from evervault.services.file_streams import encrypt_stream
 from tests.local.conftest import Api, FakeClock, Reply, assert_problem
 
 MIB = 1024 * 1024
@@ -66,7 +67,7 @@ def encrypt_for(api: Api, plaintext: bytes, curve: Curve = Curve.SECP256K1) -> b
     """A real ``%EVENC`` file for the emulated app, written by the SDK's streaming encryptor."""
     public_key = compressed_point(api.state.private_keys[curve].public_key())
     encrypted = io.BytesIO()
-    default_encryptor(curve, public_key).encrypt_file_stream(io.BytesIO(plaintext), encrypted)
+    encrypt_stream(default_encryptor(curve, public_key).file_encryptor(), io.BytesIO(plaintext), encrypted)
     return encrypted.getvalue()
 
 
@@ -177,8 +178,10 @@ async def test_a_file_for_another_app_is_422(file_api: FileApiFactory, tmp_path:
     other = LocalState.load_or_create(tmp_path / "other-app")
     foreign_public_key = compressed_point(other.private_keys[Curve.P256].public_key())
     encrypted = io.BytesIO()
-    default_encryptor(Curve.P256, foreign_public_key).encrypt_file_stream(
-        io.BytesIO(plaintext_of(FILE_SIZE)), encrypted
+    encrypt_stream(
+        default_encryptor(Curve.P256, foreign_public_key).file_encryptor(),
+        io.BytesIO(plaintext_of(FILE_SIZE)),
+        encrypted,
     )
     assert_no_plaintext(await post_file(api, encrypted.getvalue()))
 
@@ -264,7 +267,9 @@ def write_big_encrypted_file(api: Api, path: Path) -> str:
     public_key = compressed_point(api.state.private_keys[Curve.SECP256K1].public_key())
     plaintext = GeneratedPlaintext(BIG_FILE_SIZE)
     with path.open("wb") as destination:
-        default_encryptor(Curve.SECP256K1, public_key).encrypt_file_stream(plaintext, destination)
+        encrypt_stream(
+            default_encryptor(Curve.SECP256K1, public_key).file_encryptor(), plaintext, destination
+        )
     return plaintext.digest.hexdigest()
 
 

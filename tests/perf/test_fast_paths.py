@@ -17,6 +17,7 @@ from evervault.domain.ciphertext import Datatype
 from evervault.domain.curves import Curve
 from evervault.domain.decryption import Decryptor
 from evervault.domain.errors import InvalidArgumentError, InvalidRoleError, UnsupportedTypeError
+from evervault.services.file_streams import encrypt_stream
 from tests.perf.vectors import (
     FILE_CONTENT,
     FILE_VECTORS,
@@ -99,8 +100,8 @@ def test_a_file_matches_its_vector_from_every_kind_of_buffer(curve: Curve) -> No
 @pytest.mark.parametrize("chunk_size", [1, 3, 16, 64 * 1024])
 def test_a_streamed_file_matches_its_vector(curve: Curve, chunk_size: int) -> None:
     destination = io.BytesIO()
-    written = deterministic_encryptor(curve).encrypt_file_stream(
-        io.BytesIO(FILE_CONTENT), destination, chunk_size
+    written = encrypt_stream(
+        deterministic_encryptor(curve).file_encryptor(), io.BytesIO(FILE_CONTENT), destination, chunk_size
     )
     assert destination.getvalue() == FILE_VECTORS[curve]
     assert written == len(FILE_VECTORS[curve])

@@ -16,6 +16,7 @@ import pytest
 from evervault.adapters.system import (
     OsRandomIvSource,
     SystemClock,
+    build_bytes_in_place,
     default_encryptor,
     generate_ephemeral_key,
 )
@@ -159,53 +160,73 @@ class SteppingClock:
 
 
 def test_rotation_under_threads_never_mixes_keys() -> None:
+    """16 threads on the real IV source and key factory, roles mixed, a new key every few calls."""
+    clock = SteppingClock(step=0.4)
     encryptor = Encryptor(
         CURVE,
         APP_PUBLIC,
-        ephemeral_keys=generate_ephemeral_key,
-        iv_source=OsRandomIvSource(batch_size=16),
-        clock=SteppingClock(step=0.4),
+        new_private_key=generate_ephemeral_key,
+        next_iv=OsRandomIvSource(batch_size=16).next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
         rotation_seconds=1.0,  # a new key every few calls
+        build_bytes=build_bytes_in_place,
     )
     decryptor = Decryptor({CURVE: APP_KEY})
     failures: list[str] = []
     documents: list[dict[str, Any]] = []
-    start = threading.Barrier(6)
+    files: list[tuple[bytes, bytes]] = []
+    values: list[str] = []
+    start = threading.Barrier(16)
 
     def work(index: int) -> None:
         start.wait()
         for round_number in range(40):
             plain = f"thread {index} round {round_number}"
             for value, role in ((plain, None), (plain, "my-role")):
-                if decryptor.decrypt_string(encryptor.encrypt(value, role)).value != value:
+                encrypted = encryptor.encrypt(value, role)
+                values.append(encrypted)
+                if decryptor.decrypt_string(encrypted).value != value:
                     failures.append(plain)
             documents.append(encryptor.encrypt({"a": plain, "b": [round_number, True, 1.5]}, "my-role"))
+            if round_number % 8 == 0:
+                files.append((plain.encode(), encryptor.encrypt(plain.encode())))
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(6)]
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert failures == []
+    assert len(values) == 16 * 40 * 2 and len(documents) == 16 * 40 and len(files) == 16 * 5  # none lost
     assert len({ephemeral_of(document["a"]) for document in documents}) > 10  # it did rotate
     for document in documents:
         leaves = [document["a"], *document["b"]]
         assert len({ephemeral_of(leaf) for leaf in leaves}) == 1  # one call, one key
         assert decryptor.decrypt(document)["b"][1] is True
+    for plain_bytes, encrypted_file in files:
+        assert decryptor.decrypt_file(encrypted_file).data == plain_bytes
+    every_leaf = values + [leaf for document in documents for leaf in (document["a"], *document["b"])]
+    assert len({(ephemeral_of(leaf), iv_of(leaf)) for leaf in every_leaf}) == len(every_leaf)
 
 
 @needs_fork
-def test_a_child_forked_while_a_lock_is_held_can_still_encrypt() -> None:
-    """A thread may hold the IV refill or rotation lock at the moment another thread forks.
+def test_a_child_forked_while_a_lock_or_a_rotation_claim_is_held_can_still_encrypt() -> None:
+    """A thread may hold the IV refill lock, or be building the next session key, when another forks.
 
-    The child inherits that lock locked with no thread to release it, so the reset after
-    fork must give it fresh locks; otherwise its first refill or rotation hangs forever.
+    The child inherits that lock locked with no thread to release it, and a claim on the
+    session key that no thread in the child will ever act on. The reset after fork must
+    give the IV source a fresh lock and the encryptor no session key; otherwise the
+    child's first refill hangs forever, or it keeps encrypting under the parent's key.
     """
-    encryptor = default_encryptor(CURVE, APP_PUBLIC)
+    encryptor = default_encryptor(CURVE, APP_PUBLIC, rotation_seconds=0.0)  # always expired
     encryptor.encrypt("before fork")
+    claimed = encryptor._session
+    assert claimed is not None
     source = OsRandomIvSource()
     read_end, write_end = os.pipe()
-    with encryptor._rotation_lock, source._lock:  # as if other threads were inside them
+    next(claimed.rotation_claims)  # as if another thread were building the successor
+    with source._lock:  # as if another thread were refilling
         pid = os.fork()
         if pid == 0:
             try:
@@ -220,3 +241,4 @@ def test_a_child_forked_while_a_lock_is_held_can_still_encrypt() -> None:
         child_value = pipe.read().decode()
     os.waitpid(pid, 0)
     assert Decryptor({CURVE: APP_KEY}).decrypt_string(child_value).value == "child"
+    assert ephemeral_of(child_value) != claimed.ephemeral_public_key

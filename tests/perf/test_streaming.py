@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evervault.adapters.system import default_encryptor
+from evervault.adapters.system import build_bytes_in_place, default_encryptor
 from evervault.domain.curves import Curve, compressed_point, uncompressed_point
 from evervault.domain.decryption import Decryptor
 from evervault.domain.envelope import FileVersion, is_encrypted_file
@@ -27,14 +27,8 @@ from evervault.domain.errors import (
 )
 from evervault.domain.metadata import encode_map
 from evervault.domain.session import DerivedKeys
-from evervault.domain.streaming import (
-    FileDecryptor,
-    FileEncryptor,
-    decrypt_stream,
-    encrypt_stream,
-    seal_file,
-    verify_stream,
-)
+from evervault.domain.streaming import FileDecryptor, FileEncryptor, build_bytes_by_copy, seal_file
+from evervault.services.file_streams import decrypt_stream, encrypt_stream, verify_stream
 from tests.perf.vectors import (
     FILE_CONTENT,
     FILE_VECTORS,
@@ -130,7 +124,7 @@ def test_a_streamed_file_decrypts_with_the_one_shot_decryptor(curve: Curve) -> N
     encryptor = default_encryptor(curve, compressed_point(KEYS[curve].public_key()))
     data = bytes(range(256)) * 4099
     destination = io.BytesIO()
-    written = encryptor.encrypt_file_stream(io.BytesIO(data), destination, chunk_size=65536)
+    written = encrypt_stream(encryptor.file_encryptor(), io.BytesIO(data), destination, chunk_size=65536)
     assert written == len(data) + 55 + 20 == len(destination.getvalue())
     decrypted = Decryptor(KEYS).decrypt_file(destination.getvalue())
     assert decrypted.data == data
@@ -139,8 +133,40 @@ def test_a_streamed_file_decrypts_with_the_one_shot_decryptor(curve: Curve) -> N
 
 def test_partial_writes_are_completed() -> None:
     destination = PartialWriter()
-    deterministic_encryptor(Curve.P256).encrypt_file_stream(io.BytesIO(FILE_CONTENT), destination, 4)
+    encrypt_stream(
+        deterministic_encryptor(Curve.P256).file_encryptor(), io.BytesIO(FILE_CONTENT), destination, 4
+    )
     assert destination.getvalue() == FILE_VECTORS[Curve.P256]
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_both_buffer_builders_seal_the_same_file(curve: Curve) -> None:
+    session = deterministic_encryptor(curve).current_session()
+    data = bytes(range(256)) * 300
+    in_place = seal_file(FileEncryptor(session, FIXED_IV), data, 1000, build_bytes_in_place)
+    copied = seal_file(FileEncryptor(session, FIXED_IV), data, 1000, build_bytes_by_copy)
+    assert type(in_place) is bytes and in_place == copied
+    assert Decryptor(KEYS).decrypt_file(in_place).data == data
+
+
+def test_the_in_place_builder_returns_the_filled_buffer_itself() -> None:
+    """No second buffer: the 25 MiB file path keeps its one-buffer memory peak."""
+    size = 8 * MIB
+
+    def fill(view: memoryview) -> None:
+        view[:4] = b"head"
+        view[-4:] = b"tail"
+
+    tracemalloc.start()
+    try:
+        result = build_bytes_in_place(size, fill)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert type(result) is bytes and len(result) == size
+    assert result[:4] == b"head" and result[-4:] == b"tail" and result[4:-4].count(0) == size - 8
+    assert peak < 1.5 * size  # a copy would hold two 8 MiB buffers at once
+    assert build_bytes_by_copy(size, fill) == result
 
 
 def test_streaming_has_no_size_limit_and_bounded_memory() -> None:
@@ -151,7 +177,7 @@ def test_streaming_has_no_size_limit_and_bounded_memory() -> None:
     sink = ChecksumSink()
     tracemalloc.start()
     try:
-        encryptor.encrypt_file_stream(ZeroSource(24 * MIB), sink)
+        encrypt_stream(encryptor.file_encryptor(), ZeroSource(24 * MIB), sink)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -420,7 +446,7 @@ def test_non_blocking_streams_and_short_buffers_are_named_errors() -> None:
 
     encryptor = deterministic_encryptor(Curve.SECP256K1)
     with pytest.raises(InvalidArgumentError, match="non-blocking"):
-        encryptor.encrypt_file_stream(NothingYet(), io.BytesIO())
+        encrypt_stream(encryptor.file_encryptor(), NothingYet(), io.BytesIO())
     with pytest.raises(InvalidArgumentError, match="room"):
         encryptor.file_encryptor().update_into(b"x" * 100, bytearray(100))
     with pytest.raises(InvalidArgumentError, match="room"):
@@ -440,7 +466,7 @@ def test_a_chunk_size_that_is_not_a_positive_int_is_refused_before_any_output(ch
     encryptor = deterministic_encryptor(Curve.SECP256K1)
     destination = io.BytesIO()
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
-        encryptor.encrypt_file_stream(io.BytesIO(b"data"), destination, chunk_size)  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.BytesIO(b"data"), destination, chunk_size)  # type: ignore[arg-type]
     assert destination.getvalue() == b""
     encrypted = io.BytesIO(FILE_VECTORS[Curve.SECP256K1])
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
@@ -452,9 +478,9 @@ def test_a_chunk_size_that_is_not_a_positive_int_is_refused_before_any_output(ch
 def test_text_or_missing_streams_are_named_errors() -> None:
     encryptor = deterministic_encryptor(Curve.P256)
     with pytest.raises(UnsupportedTypeError, match="source"):
-        encryptor.encrypt_file_stream(io.StringIO("text"), io.BytesIO())  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.StringIO("text"), io.BytesIO())  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="destination"):
-        encryptor.encrypt_file_stream(io.BytesIO(b"data"), io.StringIO())  # type: ignore[arg-type]
+        encrypt_stream(encryptor.file_encryptor(), io.BytesIO(b"data"), io.StringIO())  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="source"):
         verify_stream(KEYS, None)  # type: ignore[arg-type]
     with pytest.raises(UnsupportedTypeError, match="source"):

@@ -107,10 +107,12 @@ def fixed_ephemeral_key(curve: Curve) -> ec.EllipticCurvePrivateKey:
 
 
 def deterministic_encryptor(curve: Curve, clock: FixedClock | None = None) -> Encryptor:
+    clock = clock or FixedClock()
     return Encryptor(
         curve,
         compressed_point(app_private_key(curve).public_key()),
-        ephemeral_keys=fixed_ephemeral_key,
-        iv_source=FixedIvSource(),
-        clock=clock or FixedClock(),
+        new_private_key=fixed_ephemeral_key,
+        next_iv=FixedIvSource().next_iv,
+        now=clock.time,
+        monotonic=clock.monotonic,
     )
