@@ -18,7 +18,8 @@ import evervault
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 # Top-level modules outside the layers: the public import surface kept from the published SDK
-# (``evervault``, ``evervault.errors``, ``evervault.enclaves``, ``evervault.cages_v2``) and
+# (``evervault``, ``evervault.errors``, ``evervault.enclaves``, ``evervault.cages_v2``), the
+# public path of the attested-session builders (``evervault.attested``) and
 # ``python -m evervault``. They sit above every layer and only re-export or delegate.
 FACADE_MODULES = {
     "evervault",
@@ -26,6 +27,7 @@ FACADE_MODULES = {
     "evervault.errors",
     "evervault.enclaves",
     "evervault.cages_v2",
+    "evervault.attested",
 }
 
 

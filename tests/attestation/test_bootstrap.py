@@ -123,3 +123,12 @@ def test_the_module_imports_without_requests_or_aiohttp_and_builds_urllib3_clien
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "requests missing: requests\n"), result.stderr
+
+
+def test_the_public_attested_module_exposes_the_bootstrap_builders() -> None:
+    import evervault.attested as attested
+    from evervault.bootstrap import attestation as root
+
+    assert attested.__all__
+    for name in attested.__all__:
+        assert getattr(attested, name) is getattr(root, name)
