@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -83,3 +84,13 @@ def make_client(client_kind: str, server: HTTPServer) -> Iterator[ClientFactory]
 @pytest.fixture
 def client(make_client: ClientFactory) -> Any:
     return make_client()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A local port with nothing listening: connecting is refused, nothing is sent."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    yield port
+

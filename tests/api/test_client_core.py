@@ -8,7 +8,6 @@ import asyncio
 import inspect
 import json
 import logging
-import socket
 import sys
 import textwrap
 import warnings
@@ -223,14 +222,6 @@ def test_an_empty_or_missing_ca_is_not_retried(server: HTTPServer, ca_client: An
     with pytest.raises(RelayError, match=r"\(HTTP 404\)"):
         ca_client().fetch_relay_ca()
     assert len(recorded(server)) == 1  # a 404 will not change on a second try
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    yield port
 
 
 def test_an_unreachable_ca_is_tried_twice_then_named(

@@ -6,8 +6,6 @@ monotonic clock, so no test waits for real and the total-time bound is observabl
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -223,15 +221,6 @@ def test_post_that_may_have_been_processed_is_not_repeated(
         retrying_client.run("f", {})
     assert len(recorded(server)) == 1
     assert fake_time.sleeps == []
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A local port with nothing listening: connecting is refused, nothing is sent."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    yield port
 
 
 def test_refused_connection_is_retried_even_for_post(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -72,3 +74,15 @@ def make_signed(pki: NitroLikePki | None = None) -> SignedFixture:
 @pytest.fixture(scope="session")
 def signed() -> SignedFixture:
     return make_signed()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[socket.socket]:
+    """A TCP port that accepts nothing by itself: any connection attempt stays in its backlog."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    try:
+        yield listener
+    finally:
+        listener.close()
+

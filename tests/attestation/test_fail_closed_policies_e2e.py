@@ -114,17 +114,6 @@ def test_provider_answers_that_check_nothing_are_refused_before_sending(
     assert simulator.received == [], "the request body reached the enclave"
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[socket.socket]:
-    """A TCP port that accepts nothing by itself: any connection attempt stays in its backlog."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-    try:
-        yield listener
-    finally:
-        listener.close()
-
-
 def _attempt(client: str, info: EnclaveInfo, data: object, address: tuple[str, int]) -> None:
     """One POST with short timeouts (a regression must fail, not hang) to ``address``."""
     requests_factory, urllib3_factory, aiohttp_factory = ERAS[ENCLAVES_HOST]

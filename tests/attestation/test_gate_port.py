@@ -153,17 +153,6 @@ def test_a_gate_that_refuses_after_the_handshake_keeps_every_request_byte(
     assert gate.closed
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[socket.socket]:
-    """A TCP port that accepts nothing by itself: any connection attempt stays in its backlog."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-    try:
-        yield listener
-    finally:
-        listener.close()
-
-
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_gate_that_refuses_before_dialling_costs_not_even_a_tcp_connection(
     client: str, info: EnclaveInfo, silent_listener: socket.socket
